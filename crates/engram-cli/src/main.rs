@@ -1,0 +1,136 @@
+//! The `engram` command: parse arguments, load a model, call the library, write outputs.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use engram::network::Network;
+use engram::units::{self, Dim};
+use engram::{EngramError, engine, output, spec};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Parser)]
+#[command(name = "engram", version, about = "Spiking and brain-inspired neural computation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Simulate a network described by a TOML model file.
+    Run {
+        /// The model file.
+        model: PathBuf,
+        /// Simulated time, overriding the file (e.g. "10 s", "500 ms"; a bare number is seconds).
+        #[arg(long)]
+        duration: Option<String>,
+        /// Random seed, overriding the file.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Worker threads, overriding the file.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Output directory (default: out/<model name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print no progress bar and no summary line.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Validate a model file without running it.
+    Check { model: PathBuf },
+    /// Print the phases of a simulation step, in order.
+    Schedule,
+}
+
+/// Exit code for invalid input (model files, arguments).
+const EXIT_BAD_INPUT: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { model, duration, seed, threads, out, quiet } => {
+            run(&model, duration.as_deref(), seed, threads, out, quiet)
+        }
+        Command::Check { model } => spec::load(&model).map(|s| {
+            println!(
+                "{}: ok ({} populations, {} sources, {} projections)",
+                model.display(),
+                s.populations.len(),
+                s.sources.len(),
+                s.projections.len()
+            )
+        }),
+        Command::Schedule => {
+            print!("{}", engine::describe_schedule());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            match e {
+                EngramError::Spec { .. } | EngramError::Model(_) => ExitCode::from(EXIT_BAD_INPUT),
+                EngramError::Io { .. } if matches!(e, EngramError::Io { ref path, .. } if path.extension().is_some_and(|x| x == "toml")) => {
+                    ExitCode::from(EXIT_BAD_INPUT)
+                }
+                _ => ExitCode::FAILURE,
+            }
+        }
+    }
+}
+
+fn run(
+    model: &Path,
+    duration: Option<&str>,
+    seed: Option<u64>,
+    threads: Option<usize>,
+    out: Option<PathBuf>,
+    quiet: bool,
+) -> engram::Result<()> {
+    let setup = Instant::now();
+    let mut spec = spec::load(model)?;
+    if let Some(d) = duration {
+        let ms = match d.trim().parse::<f64>() {
+            Ok(seconds) => seconds * 1e3,
+            Err(_) => units::parse_expecting(d, Dim::TIME).map_err(|e| EngramError::Model(format!("--duration: {e}")))?,
+        };
+        if ms < 0.0 || !ms.is_finite() {
+            return Err(EngramError::Model(format!("--duration must be a non-negative time, got {d}")));
+        }
+        spec.run.duration = ms;
+    }
+    if let Some(s) = seed {
+        spec.run.seed = s;
+    }
+    if let Some(t) = threads {
+        if t == 0 {
+            return Err(EngramError::Model("--threads must be at least 1".into()));
+        }
+        spec.run.threads = t;
+    }
+    let out = out.unwrap_or_else(|| {
+        PathBuf::from("out").join(model.file_stem().map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned()))
+    });
+    let mut net = Network::build(spec)?;
+    let setup_s = setup.elapsed().as_secs_f64();
+
+    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(net.n_steps) };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {elapsed_precise} eta {eta}").expect("progress template"),
+    );
+    let report = |done: u64, _total: u64| bar.set_position(done);
+    let result = engine::run(&mut net, Some(&report));
+    bar.finish_and_clear();
+
+    let summary = output::Summary::new(model, &net, &result, setup_s);
+    output::write_all(&out, &net, &result, &summary)?;
+    if !quiet {
+        println!("{}", summary.one_line());
+        println!("outputs in {}", out.display());
+    }
+    Ok(())
+}

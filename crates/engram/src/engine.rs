@@ -1,0 +1,394 @@
+//! The run loop.
+//!
+//! Every step runs the phases of [`SCHEDULE`] in order (`engram run --schedule` prints it).
+//! Shards run in parallel on a rayon pool, one per thread, for the whole run; the only
+//! synchronisation is one barrier per step after the spikes are published. Spike lists are
+//! double-buffered by step parity, so a shard may publish step t+1 while another still reads
+//! step t. Each shard adds into its own neurons' ring buffers, in the same order (spikes by
+//! increasing index, synapses in table order) for any number of shards: results are
+//! bit-identical whatever the thread count.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, RwLock};
+use std::time::Instant;
+
+use crate::network::{Delays, LocalSource, Network, PopulationShard, Shard};
+use crate::neurons::StepInput;
+use crate::rng;
+
+/// The phases of one step, in order, with what each does.
+pub const SCHEDULE: &[(&str, &str)] = &[
+    ("record_state", "sample monitored state variables (their values at the start of the step, time t)"),
+    ("deliver", "move events due at this step from the delay ring buffers into the synapse channels"),
+    ("inject", "recompute injected currents where one starts or stops at this step"),
+    ("update", "integrate each neuron over [t, t+dt] with the synaptic input at t, then threshold and reset"),
+    ("sources", "emit the spikes of Poisson and spike-time sources"),
+    ("exchange", "publish this step's spikes to every shard (one barrier)"),
+    ("propagate", "for every spike, add each synapse's weight to the ring slot t + delay of its target"),
+    ("record_spikes", "store this step's spikes, stamped with time t"),
+];
+
+/// Spikes of one population or source, in (step, index) order.
+#[derive(Debug, Clone, Default)]
+pub struct SpikeRecord {
+    pub steps: Vec<u32>,
+    pub ids: Vec<u32>,
+}
+
+/// Samples of one state monitor: `values[var][sample * neurons.len() + column]`.
+#[derive(Debug, Clone)]
+pub struct StateRecord {
+    pub population: String,
+    pub variables: Vec<String>,
+    pub neurons: Vec<u32>,
+    pub sample_steps: Vec<u64>,
+    pub values: Vec<Vec<f64>>,
+}
+
+pub struct RunResult {
+    /// Per group (populations, then sources).
+    pub spikes: Vec<SpikeRecord>,
+    pub states: Vec<StateRecord>,
+    pub synaptic_events: u64,
+    pub wall_s: f64,
+    pub n_steps: u64,
+}
+
+/// A sense-counting spin barrier: a step is a few microseconds, far below the cost of
+/// parking threads, so waiting threads spin (yielding after a while, for oversubscribed
+/// machines).
+struct SpinBarrier {
+    arrived: AtomicUsize,
+    generation: AtomicUsize,
+    n: usize,
+}
+
+impl SpinBarrier {
+    fn new(n: usize) -> Self {
+        SpinBarrier { arrived: AtomicUsize::new(0), generation: AtomicUsize::new(0), n }
+    }
+
+    fn wait(&self) {
+        if self.n == 1 {
+            return;
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.n {
+            self.arrived.store(0, Ordering::Relaxed);
+            self.generation.fetch_add(1, Ordering::Release);
+        } else {
+            let mut spins = 0u32;
+            while self.generation.load(Ordering::Acquire) == generation {
+                spins += 1;
+                if spins < 20_000 {
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+        }
+    }
+}
+
+/// What all shards share during a run.
+struct Exchange {
+    /// `published[shard][parity][group]`: population indices that spiked.
+    published: Vec<[RwLock<Vec<Vec<u32>>>; 2]>,
+    barrier: SpinBarrier,
+}
+
+/// A state monitor's share of one shard.
+struct LocalStateMonitor {
+    population: usize,
+    every: u64,
+    var_index: Vec<usize>,
+    /// (column in the monitor's neuron list, local index in the shard).
+    columns: Vec<(usize, usize)>,
+    /// `values[var]` holds, per sample, this shard's columns in `columns` order.
+    values: Vec<Vec<f64>>,
+}
+
+struct ShardOutput {
+    spikes: Vec<SpikeRecord>,
+    states: Vec<LocalStateMonitor>,
+    events: u64,
+}
+
+/// Called with (steps done, total steps) from time to time.
+pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Sync);
+
+pub fn run(net: &mut Network, progress: Option<Progress>) -> RunResult {
+    let k = net.shards.len();
+    let n_groups = net.groups.len();
+    let exchange = Exchange {
+        published: (0..k).map(|_| [RwLock::new(vec![Vec::new(); n_groups]), RwLock::new(vec![Vec::new(); n_groups])]).collect(),
+        barrier: SpinBarrier::new(k),
+    };
+    let monitors = state_monitors(net);
+    let n_steps = net.n_steps;
+    let shards: Vec<Mutex<Shard>> = net.shards.drain(..).map(Mutex::new).collect();
+    let start = Instant::now();
+    let run_one = |index: usize| {
+        let mut shard = shards[index].lock().expect("shard lock");
+        let locals = local_monitors(&monitors, &shard);
+        run_shard(&mut shard, &exchange, n_steps, n_groups, locals, if index == 0 { progress } else { None })
+    };
+    let outputs: Vec<ShardOutput> = if k == 1 {
+        vec![run_one(0)]
+    } else {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(k).build().expect("thread pool");
+        pool.broadcast(|ctx| run_one(ctx.index()))
+    };
+    let wall_s = start.elapsed().as_secs_f64();
+    net.shards = shards.into_iter().map(|m| m.into_inner().expect("shard lock")).collect();
+    merge(net, outputs, monitors, wall_s)
+}
+
+fn run_shard(
+    shard: &mut Shard,
+    exchange: &Exchange,
+    n_steps: u64,
+    n_groups: usize,
+    mut monitors: Vec<LocalStateMonitor>,
+    progress: Option<Progress>,
+) -> ShardOutput {
+    let n_pops = shard.populations.len();
+    let mut local: Vec<Vec<u32>> = vec![Vec::new(); n_groups];
+    let mut spikes = vec![SpikeRecord::default(); n_groups];
+    let mut events = 0u64;
+    let report_every = (n_steps / 200).max(1);
+    for step in 0..n_steps {
+        for m in monitors.iter_mut().filter(|m| step % m.every == 0) {
+            let pop = &shard.populations[m.population];
+            for (values, &var) in m.values.iter_mut().zip(&m.var_index) {
+                values.extend(m.columns.iter().map(|&(_, i)| pop.vars[var][i]));
+            }
+        }
+        for (pi, pop) in shard.populations.iter_mut().enumerate() {
+            for ch in &mut pop.channels {
+                ch.deliver(step);
+            }
+            inject(pop, step);
+            local[pi].clear();
+            update(pop, &mut local[pi]);
+        }
+        for (si, src) in shard.sources.iter_mut().enumerate() {
+            let out = &mut local[n_pops + si];
+            out.clear();
+            emit(src.start, src.len, &mut src.kind, step, out);
+        }
+        let parity = (step & 1) as usize;
+        {
+            let mut published = exchange.published[shard.index][parity].write().expect("spike list lock");
+            for (g, list) in local.iter().enumerate() {
+                let start = if g < n_pops { shard.populations[g].start } else { 0 } as u32;
+                published[g].clear();
+                published[g].extend(list.iter().map(|&i| i + start));
+            }
+        }
+        exchange.barrier.wait();
+        for proj in &shard.projections {
+            let channel = &mut shard.populations[proj.post_population].channels[proj.channel];
+            let (ring, n, slots) = channel.ring_parts();
+            let base = (step % slots as u64) as usize;
+            for published in &exchange.published {
+                let lists = published[parity].read().expect("spike list lock");
+                for &pre in &lists[proj.pre_group] {
+                    let (lo, hi) = (proj.row_start[pre as usize] as usize, proj.row_start[pre as usize + 1] as usize);
+                    events += (hi - lo) as u64;
+                    let posts = &proj.post[lo..hi];
+                    let weights = &proj.weight[lo..hi];
+                    match &proj.delays {
+                        Delays::Same(d) => {
+                            let slot = (base + *d as usize) % slots;
+                            let row = &mut ring[slot * n..(slot + 1) * n];
+                            for (&j, &w) in posts.iter().zip(weights) {
+                                row[j as usize] += w as f64;
+                            }
+                        }
+                        Delays::PerSynapse(delays) => {
+                            for ((&j, &w), &d) in posts.iter().zip(weights).zip(&delays[lo..hi]) {
+                                let slot = (base + d as usize) % slots;
+                                ring[slot * n + j as usize] += w as f64;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        {
+            let published = exchange.published[shard.index][parity].read().expect("spike list lock");
+            for (g, list) in published.iter().enumerate() {
+                spikes[g].steps.extend(std::iter::repeat_n(step as u32, list.len()));
+                spikes[g].ids.extend_from_slice(list);
+            }
+        }
+        if let Some(report) = progress
+            && (step + 1) % report_every == 0
+        {
+            report(step + 1, n_steps);
+        }
+    }
+    ShardOutput { spikes, states: monitors, events }
+}
+
+fn inject(pop: &mut PopulationShard, step: u64) {
+    if !pop.currents.iter().any(|c| c.start_step == step || c.stop_step == step) {
+        return;
+    }
+    pop.i_ext.fill(0.0);
+    for c in pop.currents.iter().filter(|c| c.start_step <= step && step < c.stop_step) {
+        match &c.neurons {
+            None => pop.i_ext.iter_mut().for_each(|i| *i += c.amplitude),
+            Some(ids) => ids.iter().for_each(|&i| pop.i_ext[i as usize] += c.amplitude),
+        }
+    }
+}
+
+fn update(pop: &mut PopulationShard, spikes: &mut Vec<u32>) {
+    pop.syn_a.fill(0.0);
+    if pop.conductance {
+        pop.syn_b.fill(0.0);
+    }
+    if pop.jumps {
+        pop.v_jump.fill(0.0);
+    }
+    for ch in &mut pop.channels {
+        if ch.consts.is_delta() {
+            ch.take_jumps(&mut pop.v_jump);
+        } else {
+            ch.accumulate_and_decay(&mut pop.syn_a, &mut pop.syn_b);
+        }
+    }
+    let input = StepInput::new(&pop.syn_a, &pop.syn_b, &pop.i_ext, &pop.v_jump, pop.conductance, pop.jumps);
+    pop.consts.step(&mut pop.vars, &mut pop.refractory, &input, spikes);
+}
+
+fn emit(start: usize, len: usize, kind: &mut LocalSource, step: u64, out: &mut Vec<u32>) {
+    match kind {
+        LocalSource::Poisson { p_step, key } => {
+            for i in 0..len {
+                let global = (start + i) as u64;
+                if rng::uniform(*key, (step << 32) ^ global) < *p_step {
+                    out.push(i as u32);
+                }
+            }
+            for s in out.iter_mut() {
+                *s += start as u32;
+            }
+        }
+        LocalSource::SpikeTimes { events, next } => {
+            while *next < events.len() && events[*next].0 < step {
+                *next += 1;
+            }
+            while *next < events.len() && events[*next].0 == step {
+                out.push(events[*next].1);
+                *next += 1;
+            }
+        }
+    }
+}
+
+/// State monitors resolved against the network: (population index, every, var indices).
+struct MonitorPlan {
+    population: usize,
+    every: u64,
+    var_index: Vec<usize>,
+    record: StateRecord,
+}
+
+fn state_monitors(net: &Network) -> Vec<MonitorPlan> {
+    let dt = net.spec.run.dt;
+    net.spec
+        .monitors
+        .states
+        .iter()
+        .map(|m| {
+            let population = net.spec.populations.iter().position(|p| p.name == m.population).expect("resolved by the loader");
+            let vars = net.spec.populations[population].neuron.vars();
+            let var_index = m.variables.iter().map(|v| vars.iter().position(|x| x == v).expect("checked by the loader")).collect();
+            let every = ((m.every / dt).round() as u64).max(1);
+            MonitorPlan {
+                population,
+                every,
+                var_index,
+                record: StateRecord {
+                    population: m.population.clone(),
+                    variables: m.variables.clone(),
+                    neurons: m.neurons.clone(),
+                    sample_steps: (0..net.n_steps).step_by(every as usize).collect(),
+                    values: vec![Vec::new(); m.variables.len()],
+                },
+            }
+        })
+        .collect()
+}
+
+fn local_monitors(plans: &[MonitorPlan], shard: &Shard) -> Vec<LocalStateMonitor> {
+    plans
+        .iter()
+        .map(|m| {
+            let pop = &shard.populations[m.population];
+            let range = pop.start..pop.start + pop.len();
+            let columns = m
+                .record
+                .neurons
+                .iter()
+                .enumerate()
+                .filter(|&(_, &id)| range.contains(&(id as usize)))
+                .map(|(c, &id)| (c, id as usize - pop.start))
+                .collect();
+            LocalStateMonitor {
+                population: m.population,
+                every: m.every,
+                var_index: m.var_index.clone(),
+                columns,
+                values: vec![Vec::new(); m.var_index.len()],
+            }
+        })
+        .collect()
+}
+
+fn merge(net: &Network, outputs: Vec<ShardOutput>, plans: Vec<MonitorPlan>, wall_s: f64) -> RunResult {
+    let n_groups = net.groups.len();
+    let mut spikes = Vec::with_capacity(n_groups);
+    for g in 0..n_groups {
+        let mut pairs: Vec<(u32, u32)> = outputs
+            .iter()
+            .flat_map(|o| o.spikes[g].steps.iter().copied().zip(o.spikes[g].ids.iter().copied()))
+            .collect();
+        pairs.sort_unstable();
+        spikes.push(SpikeRecord { steps: pairs.iter().map(|p| p.0).collect(), ids: pairs.iter().map(|p| p.1).collect() });
+    }
+    let mut states = Vec::with_capacity(plans.len());
+    for (mi, plan) in plans.into_iter().enumerate() {
+        let mut record = plan.record;
+        let width = record.neurons.len();
+        let samples = record.sample_steps.len();
+        for (vi, values) in record.values.iter_mut().enumerate() {
+            *values = vec![0.0; samples * width];
+            for o in &outputs {
+                let local = &o.states[mi];
+                let cols = local.columns.len();
+                for s in 0..samples {
+                    for (ci, &(column, _)) in local.columns.iter().enumerate() {
+                        values[s * width + column] = local.values[vi][s * cols + ci];
+                    }
+                }
+            }
+        }
+        states.push(record);
+    }
+    RunResult {
+        spikes,
+        states,
+        synaptic_events: outputs.iter().map(|o| o.events).sum(),
+        wall_s,
+        n_steps: net.n_steps,
+    }
+}
+
+/// The schedule as printable text.
+pub fn describe_schedule() -> String {
+    SCHEDULE.iter().enumerate().map(|(i, (name, what))| format!("{:>2}. {name:<14} {what}\n", i + 1)).collect()
+}

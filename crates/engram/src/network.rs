@@ -1,0 +1,316 @@
+//! Lowering a `NetworkSpec` into the runtime network: structure-of-arrays neuron state,
+//! merged synapse channels with delay ring buffers, and CSR synapse tables, all split into
+//! shards. Shard k owns the k-th contiguous block of every population and source, and
+//! holds the synapses whose postsynaptic neuron it owns, so shards never write to each
+//! other's memory and sums arrive in the same order whatever the shard count.
+
+use crate::connectivity;
+use crate::error::{EngramError, Result};
+use crate::neurons::NeuronConsts;
+use crate::rng::{self, Purpose};
+use crate::spec::{NetworkSpec, SourceKind};
+use crate::synapses::{Channel, ChannelConsts, SynapseModel};
+
+/// A population or spike source, as the engine indexes them: populations first.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub name: String,
+    pub size: usize,
+    pub is_source: bool,
+}
+
+pub struct Network {
+    pub spec: NetworkSpec,
+    pub groups: Vec<Group>,
+    pub shards: Vec<Shard>,
+    pub n_steps: u64,
+    pub n_synapses: u64,
+    /// Bytes held by synapse tables (indices, weights, delays, row pointers).
+    pub synapse_bytes: u64,
+}
+
+pub struct Shard {
+    pub index: usize,
+    pub populations: Vec<PopulationShard>,
+    pub sources: Vec<SourceShard>,
+    pub projections: Vec<ProjectionShard>,
+}
+
+/// A block of neurons of one population.
+pub struct PopulationShard {
+    /// First neuron of the block (population index).
+    pub start: usize,
+    pub consts: NeuronConsts,
+    /// State variables in the order of the model's `VARS`.
+    pub vars: Vec<Vec<f64>>,
+    pub refractory: Vec<u32>,
+    pub channels: Vec<Channel>,
+    pub syn_a: Vec<f64>,
+    pub syn_b: Vec<f64>,
+    pub v_jump: Vec<f64>,
+    pub i_ext: Vec<f64>,
+    pub currents: Vec<LocalCurrent>,
+    pub conductance: bool,
+    pub jumps: bool,
+}
+
+impl PopulationShard {
+    pub fn len(&self) -> usize {
+        self.refractory.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.refractory.is_empty()
+    }
+}
+
+/// An injected current restricted to one block: local neuron indices (None: all).
+pub struct LocalCurrent {
+    pub neurons: Option<Vec<u32>>,
+    pub amplitude: f64,
+    pub start_step: u64,
+    pub stop_step: u64,
+}
+
+pub struct SourceShard {
+    pub start: usize,
+    pub len: usize,
+    pub kind: LocalSource,
+}
+
+pub enum LocalSource {
+    /// Spike probability per step and the counter-RNG key.
+    Poisson { p_step: f64, key: u64 },
+    /// (step, population index) sorted by step then index; `next` is the cursor.
+    SpikeTimes { events: Vec<(u64, u32)>, next: usize },
+}
+
+pub enum Delays {
+    Same(u32),
+    PerSynapse(Vec<u16>),
+}
+
+/// The synapses of one projection whose targets lie in one shard.
+pub struct ProjectionShard {
+    pub pre_group: usize,
+    pub post_population: usize,
+    pub channel: usize,
+    pub row_start: Vec<u64>,
+    /// Target index local to the shard's block.
+    pub post: Vec<u32>,
+    pub weight: Vec<f32>,
+    pub delays: Delays,
+}
+
+/// Splits `n` items into `k` contiguous blocks; returns the start of block `i`.
+pub fn block_start(n: usize, k: usize, i: usize) -> usize {
+    (n * i) / k
+}
+
+impl Network {
+    pub fn build(spec: NetworkSpec) -> Result<Network> {
+        let dt = spec.run.dt;
+        let k = spec.run.threads.max(1);
+        let seed = spec.run.seed;
+        let mut groups: Vec<Group> =
+            spec.populations.iter().map(|p| Group { name: p.name.clone(), size: p.size, is_source: false }).collect();
+        groups.extend(spec.sources.iter().map(|s| Group { name: s.name.clone(), size: s.size, is_source: true }));
+        let group_index = |name: &str| groups.iter().position(|g| g.name == name).expect("names resolved by the loader");
+
+        // Merge linear synapse models per postsynaptic population into channels.
+        let mut channel_models: Vec<Vec<(SynapseModel, Option<String>, u32)>> = vec![Vec::new(); spec.populations.len()];
+        let mut projection_channel = Vec::new();
+        for proj in &spec.projections {
+            let post = group_index(&proj.post);
+            let max_delay = connectivity::delay_steps(proj.delay.range().1, dt);
+            let list = &mut channel_models[post];
+            let found = list.iter().position(|(m, name, _)| {
+                *m == proj.synapse && (proj.channel.is_none() || name.is_none() || *name == proj.channel)
+            });
+            let c = match found {
+                Some(c) => {
+                    list[c].2 = list[c].2.max(max_delay);
+                    if list[c].1.is_none() {
+                        list[c].1 = proj.channel.clone();
+                    }
+                    c
+                }
+                None => {
+                    if let Some(name) = &proj.channel
+                        && list.iter().any(|(_, n, _)| n.as_deref() == Some(name))
+                    {
+                        return Err(EngramError::Model(format!(
+                            "synapse name `{name}` on `{}` is used by projections with different synapse models",
+                            proj.post
+                        )));
+                    }
+                    list.push((proj.synapse, proj.channel.clone(), max_delay));
+                    list.len() - 1
+                }
+            };
+            projection_channel.push(c);
+        }
+
+        let mut shards: Vec<Shard> = (0..k)
+            .map(|index| Shard { index, populations: Vec::new(), sources: Vec::new(), projections: Vec::new() })
+            .collect();
+
+        for (pi, pop) in spec.populations.iter().enumerate() {
+            let vars = pop.neuron.vars();
+            let consts = pop.neuron.lower(dt);
+            // Initial values are drawn over the whole population, then split.
+            let mut values: Vec<Vec<f64>> = Vec::with_capacity(vars.len());
+            for (vi, &var) in vars.iter().enumerate() {
+                let given = pop.init.iter().find(|(name, _)| name == var).map(|(_, v)| *v);
+                let column: Vec<f64> = match given {
+                    Some(dist) => {
+                        let mut r = rng::stream(seed, Purpose::InitialState, ((pi as u64) << 32) | vi as u64);
+                        (0..pop.size).map(|_| dist.sample(&mut r)).collect()
+                    }
+                    None if vi == 0 => vec![pop.neuron.initial("v", 0.0); pop.size],
+                    None => values[0].iter().map(|&v| pop.neuron.initial(var, v)).collect(),
+                };
+                values.push(column);
+            }
+            let models = &channel_models[pi];
+            let mut channel_init: Vec<Option<Vec<f64>>> = vec![None; models.len()];
+            for (ii, (name, dist)) in pop.init.iter().enumerate() {
+                let Some(channel) = name.strip_prefix("s_") else { continue };
+                let c = models.iter().position(|(_, n, _)| n.as_deref() == Some(channel)).ok_or_else(|| {
+                    EngramError::Model(format!(
+                        "population `{}` sets `init.{name}`, but no projection onto it has a synapse named `{channel}`",
+                        pop.name
+                    ))
+                })?;
+                if models[c].0 == SynapseModel::Delta {
+                    return Err(EngramError::Model(format!("`init.{name}`: delta synapses have no state")));
+                }
+                let mut r = rng::stream(seed, Purpose::InitialState, ((pi as u64) << 32) | (1000 + ii as u64));
+                channel_init[c] = Some((0..pop.size).map(|_| dist.sample(&mut r)).collect());
+            }
+            let conductance = models.iter().any(|(m, _, _)| m.is_conductance());
+            let jumps = models.iter().any(|(m, _, _)| *m == SynapseModel::Delta);
+            for (si, shard) in shards.iter_mut().enumerate() {
+                let (start, end) = (block_start(pop.size, k, si), block_start(pop.size, k, si + 1));
+                let n = end - start;
+                let channels = models
+                    .iter()
+                    .zip(&channel_init)
+                    .map(|((m, _, slots), init)| {
+                        let mut ch = Channel::new(ChannelConsts::lower(m, dt), n, *slots as usize);
+                        if let Some(init) = init {
+                            ch.s.copy_from_slice(&init[start..end]);
+                        }
+                        ch
+                    })
+                    .collect();
+                let currents = spec
+                    .currents
+                    .iter()
+                    .filter(|c| c.target == pop.name)
+                    .map(|c| LocalCurrent {
+                        neurons: c.neurons.as_ref().map(|ids| {
+                            ids.iter().filter(|&&i| (start..end).contains(&(i as usize))).map(|&i| i - start as u32).collect()
+                        }),
+                        amplitude: c.amplitude,
+                        start_step: (c.start / dt).round() as u64,
+                        stop_step: if c.stop.is_finite() { (c.stop / dt).round() as u64 } else { u64::MAX },
+                    })
+                    .collect();
+                shard.populations.push(PopulationShard {
+                    start,
+                    consts: consts.clone(),
+                    vars: values.iter().map(|col| col[start..end].to_vec()).collect(),
+                    refractory: vec![0; n],
+                    channels,
+                    syn_a: vec![0.0; n],
+                    syn_b: vec![0.0; n],
+                    v_jump: vec![0.0; n],
+                    i_ext: vec![0.0; n],
+                    currents,
+                    conductance,
+                    jumps,
+                });
+            }
+        }
+
+        for (si, src) in spec.sources.iter().enumerate() {
+            for (ki, shard) in shards.iter_mut().enumerate() {
+                let (start, end) = (block_start(src.size, k, ki), block_start(src.size, k, ki + 1));
+                let kind = match &src.kind {
+                    SourceKind::Poisson { rate } => LocalSource::Poisson {
+                        p_step: rate * dt,
+                        key: rng::counter_key(seed, Purpose::Poisson, si as u64),
+                    },
+                    SourceKind::SpikeTimes { ids, times } => {
+                        let mut events: Vec<(u64, u32)> = ids
+                            .iter()
+                            .zip(times)
+                            .filter(|&(&id, _)| (start..end).contains(&(id as usize)))
+                            .map(|(&id, &t)| ((t / dt).round() as u64, id))
+                            .collect();
+                        events.sort_unstable();
+                        events.dedup();
+                        LocalSource::SpikeTimes { events, next: 0 }
+                    }
+                };
+                shard.sources.push(SourceShard { start, len: end - start, kind });
+            }
+        }
+
+        let mut n_synapses = 0;
+        let mut synapse_bytes = 0;
+        for (pj, proj) in spec.projections.iter().enumerate() {
+            let pre_group = group_index(&proj.pre);
+            let post_population = group_index(&proj.post);
+            let (n_pre, n_post) = (groups[pre_group].size, groups[post_population].size);
+            let syn = connectivity::build(proj, pj, n_pre, n_post, seed, dt);
+            n_synapses += syn.post.len() as u64;
+            if let Some(&d) = syn.delay.iter().max()
+                && d > u16::MAX as u32
+            {
+                return Err(EngramError::Model(format!(
+                    "projection `{}`: a delay of {d} steps exceeds the supported {} steps",
+                    proj.name,
+                    u16::MAX
+                )));
+            }
+            let same_delay = syn.delay.first().copied().filter(|&d| syn.delay.iter().all(|&x| x == d));
+            for (ki, shard) in shards.iter_mut().enumerate() {
+                let (start, end) = (block_start(n_post, k, ki), block_start(n_post, k, ki + 1));
+                let mut row_start = Vec::with_capacity(n_pre + 1);
+                let (mut post, mut weight, mut delay) = (Vec::new(), Vec::new(), Vec::new());
+                row_start.push(0u64);
+                for i in 0..n_pre {
+                    for s in syn.row_start[i] as usize..syn.row_start[i + 1] as usize {
+                        let j = syn.post[s] as usize;
+                        if (start..end).contains(&j) {
+                            post.push((j - start) as u32);
+                            weight.push(syn.weight[s]);
+                            if same_delay.is_none() {
+                                delay.push(syn.delay[s] as u16);
+                            }
+                        }
+                    }
+                    row_start.push(post.len() as u64);
+                }
+                synapse_bytes += (row_start.len() * 8 + post.len() * 4 + weight.len() * 4 + delay.len() * 2) as u64;
+                let delays = match same_delay {
+                    Some(d) => Delays::Same(d),
+                    None => Delays::PerSynapse(delay),
+                };
+                shard.projections.push(ProjectionShard {
+                    pre_group,
+                    post_population,
+                    channel: projection_channel[pj],
+                    row_start,
+                    post,
+                    weight,
+                    delays,
+                });
+            }
+        }
+        let n_steps = (spec.run.duration / dt).round() as u64;
+        Ok(Network { spec, groups, shards, n_steps, n_synapses, synapse_bytes })
+    }
+}

@@ -1,0 +1,195 @@
+//! Neuron models. One model per file with the same contract: `*Params` (what the user
+//! writes, read from the model file with units), `*Consts` (lowered for a given dt), the
+//! state as named structure-of-arrays variables (`VARS`), and a `step` kernel over slices
+//! that integrates, applies the threshold and the reset, and reports spiking neurons.
+
+pub mod adaptive_lif;
+pub mod adex;
+pub mod hh;
+pub mod izhikevich;
+pub mod lif;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::spec::reader::TableReader;
+
+/// Names accepted in `model = "..."`.
+pub const MODEL_NAMES: &[&str] = &["lif", "adaptive_lif", "izhikevich", "adex", "hh"];
+
+/// Synaptic and external input for one step of a population.
+///
+/// The synaptic current at membrane potential V is `syn_a - syn_b * V` (current-based
+/// synapses add to `a`, conductance-based ones add `g E` to `a` and `g` to `b`), held
+/// constant over the step. `v_jump` holds voltage jumps from delta synapses.
+pub struct StepInput<'a> {
+    pub syn_a: &'a [f64],
+    syn_b: &'a [f64],
+    pub i_ext: &'a [f64],
+    v_jump: &'a [f64],
+    /// Whether any conductance-based synapse targets the population (`syn_b` non-zero).
+    pub conductance: bool,
+    /// Whether any delta synapse targets the population.
+    pub jumps: bool,
+}
+
+impl<'a> StepInput<'a> {
+    pub fn new(syn_a: &'a [f64], syn_b: &'a [f64], i_ext: &'a [f64], v_jump: &'a [f64], conductance: bool, jumps: bool) -> Self {
+        StepInput { syn_a, syn_b, i_ext, v_jump, conductance, jumps }
+    }
+
+    /// Input with current-based synapses only.
+    pub fn current_only(syn_a: &'a [f64], i_ext: &'a [f64]) -> Self {
+        StepInput { syn_a, syn_b: &[], i_ext, v_jump: &[], conductance: false, jumps: false }
+    }
+
+    #[inline(always)]
+    pub fn syn_b(&self, i: usize) -> f64 {
+        if self.conductance { self.syn_b[i] } else { 0.0 }
+    }
+
+    #[inline(always)]
+    pub fn v_jump(&self, i: usize) -> f64 {
+        if self.jumps { self.v_jump[i] } else { 0.0 }
+    }
+
+    /// Total synaptic current at potential `v`.
+    #[inline(always)]
+    pub fn syn_current(&self, i: usize, v: f64) -> f64 {
+        self.syn_a[i] - self.syn_b(i) * v
+    }
+}
+
+/// Integration scheme names shared by the models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Integration {
+    /// Exact (linear) or exponential-Euler (conditionally linear) integration.
+    Exact,
+    Euler,
+    /// Izhikevich's published scheme: two half steps of v, then u.
+    Paper,
+}
+
+impl Integration {
+    fn name(self) -> &'static str {
+        match self {
+            Integration::Exact => "exact",
+            Integration::Euler => "euler",
+            Integration::Paper => "paper",
+        }
+    }
+
+    pub fn read(r: &TableReader, allowed: &[Integration], default: Integration) -> Result<Self> {
+        let Some((name, span)) = r.opt_str("integration")? else { return Ok(default) };
+        allowed.iter().copied().find(|i| i.name() == name).ok_or_else(|| {
+            let names: Vec<&str> = allowed.iter().map(|i| i.name()).collect();
+            r.error_at("integration", span, format!("unknown integration `{name}` (expected one of: {})", names.join(", ")))
+        })
+    }
+}
+
+pub(crate) fn check_positive(r: &TableReader, key: &str, x: f64) -> Result<()> {
+    if x > 0.0 { Ok(()) } else { Err(r.table_error(format!("`{key}` must be positive, got {x}"))) }
+}
+
+pub(crate) fn check_non_negative(r: &TableReader, key: &str, x: f64) -> Result<()> {
+    if x >= 0.0 { Ok(()) } else { Err(r.table_error(format!("`{key}` must not be negative, got {x}"))) }
+}
+
+pub(crate) fn refractory_steps(t_ref: f64, dt: f64) -> u32 {
+    (t_ref / dt).round() as u32
+}
+
+/// Refractory bookkeeping: a neuron that spiked at step k is held (no integration, no
+/// threshold) during steps k+1 .. k+n-1 and integrates again from step k+n, i.e. from the
+/// spike time + t_ref (Brian2's convention). Returns whether the neuron is held this step.
+#[inline(always)]
+pub(crate) fn hold_refractory(counter: &mut u32) -> bool {
+    if *counter > 0 {
+        *counter -= 1;
+    }
+    *counter > 0
+}
+
+/// Parameters of any neuron model, as written in the model file.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "model", rename_all = "snake_case")]
+pub enum NeuronParams {
+    Lif(lif::LifParams),
+    AdaptiveLif(adaptive_lif::AdaptiveLifParams),
+    Izhikevich(izhikevich::IzhikevichParams),
+    Adex(adex::AdexParams),
+    Hh(hh::HhParams),
+}
+
+/// Lowered constants of any neuron model.
+#[derive(Debug, Clone)]
+pub enum NeuronConsts {
+    Lif(lif::LifConsts),
+    AdaptiveLif(adaptive_lif::AdaptiveLifConsts),
+    Izhikevich(izhikevich::IzhikevichConsts),
+    Adex(adex::AdexConsts),
+    Hh(hh::HhConsts),
+}
+
+impl NeuronParams {
+    /// Reads the `params` table of a population whose `model` is `model`; None if unknown.
+    pub fn read(model: &str, r: &TableReader) -> Option<Result<Self>> {
+        Some(match model {
+            "lif" => lif::LifParams::read(r).map(NeuronParams::Lif),
+            "adaptive_lif" => adaptive_lif::AdaptiveLifParams::read(r).map(NeuronParams::AdaptiveLif),
+            "izhikevich" => izhikevich::IzhikevichParams::read(r).map(NeuronParams::Izhikevich),
+            "adex" => adex::AdexParams::read(r).map(NeuronParams::Adex),
+            "hh" => hh::HhParams::read(r).map(NeuronParams::Hh),
+            _ => return None,
+        })
+    }
+
+    /// State variable names; index 0 is always the membrane potential `v`.
+    pub fn vars(&self) -> &'static [&'static str] {
+        match self {
+            NeuronParams::Lif(_) => lif::VARS,
+            NeuronParams::AdaptiveLif(_) => adaptive_lif::VARS,
+            NeuronParams::Izhikevich(_) => izhikevich::VARS,
+            NeuronParams::Adex(_) => adex::VARS,
+            NeuronParams::Hh(_) => hh::VARS,
+        }
+    }
+
+    /// Default initial value of a state variable, given the initial membrane potential
+    /// (Hodgkin-Huxley gates start at their steady state, Izhikevich u at b v).
+    pub fn initial(&self, var: &str, v: f64) -> f64 {
+        match self {
+            NeuronParams::Lif(p) => p.initial(var),
+            NeuronParams::AdaptiveLif(p) => p.initial(var),
+            NeuronParams::Izhikevich(p) => p.initial(var, v),
+            NeuronParams::Adex(p) => p.initial(var),
+            NeuronParams::Hh(p) => p.initial(var, v),
+        }
+    }
+
+    pub fn lower(&self, dt: f64) -> NeuronConsts {
+        match self {
+            NeuronParams::Lif(p) => NeuronConsts::Lif(p.lower(dt)),
+            NeuronParams::AdaptiveLif(p) => NeuronConsts::AdaptiveLif(p.lower(dt)),
+            NeuronParams::Izhikevich(p) => NeuronConsts::Izhikevich(p.lower(dt)),
+            NeuronParams::Adex(p) => NeuronConsts::Adex(p.lower(dt)),
+            NeuronParams::Hh(p) => NeuronConsts::Hh(p.lower(dt)),
+        }
+    }
+}
+
+impl NeuronConsts {
+    /// One step of a population: integrate, threshold, reset. Local spiking indices are
+    /// appended to `spikes` in increasing order.
+    pub fn step(&self, vars: &mut [Vec<f64>], refractory: &mut [u32], input: &StepInput, spikes: &mut Vec<u32>) {
+        match self {
+            NeuronConsts::Lif(c) => lif::step(c, vars, refractory, input, spikes),
+            NeuronConsts::AdaptiveLif(c) => adaptive_lif::step(c, vars, refractory, input, spikes),
+            NeuronConsts::Izhikevich(c) => izhikevich::step(c, vars, refractory, input, spikes),
+            NeuronConsts::Adex(c) => adex::step(c, vars, refractory, input, spikes),
+            NeuronConsts::Hh(c) => hh::step(c, vars, refractory, input, spikes),
+        }
+    }
+}

@@ -1,0 +1,531 @@
+//! The network description: plain data read from a TOML model file, with units checked and
+//! every semantic error located by file, line and field. See the README's model-file
+//! reference for the format.
+
+pub mod reader;
+pub mod values;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::error::{EngramError, Result};
+use crate::neurons::{self, NeuronParams};
+use crate::synapses::{self, SynapseModel};
+use crate::units::Dim;
+use reader::{Source, TableReader};
+pub use values::ValueSpec;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkSpec {
+    pub run: RunSpec,
+    pub populations: Vec<PopulationSpec>,
+    pub sources: Vec<SourceSpec>,
+    pub projections: Vec<ProjectionSpec>,
+    pub currents: Vec<CurrentSpec>,
+    pub monitors: MonitorSpec,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSpec {
+    /// Integration step (ms).
+    pub dt: f64,
+    /// Simulated time (ms).
+    pub duration: f64,
+    pub seed: u64,
+    pub threads: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PopulationSpec {
+    pub name: String,
+    pub size: usize,
+    pub neuron: NeuronParams,
+    /// Initial values: neuron state variables, or `s_<synapse name>` for a synapse channel.
+    pub init: Vec<(String, ValueSpec)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SourceKind {
+    /// Independent Poisson spike trains at `rate` (1/ms).
+    Poisson { rate: f64 },
+    /// Given spikes: `ids[k]` fires at `times[k]` (ms).
+    SpikeTimes { ids: Vec<u32>, times: Vec<f64> },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceSpec {
+    pub name: String,
+    pub size: usize,
+    pub kind: SourceKind,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "rule", rename_all = "snake_case")]
+pub enum ConnectRule {
+    AllToAll { autapses: bool },
+    FixedProbability { p: f64, autapses: bool },
+    FixedInDegree { k: usize, autapses: bool },
+    OneToOne,
+    Explicit { pre: Vec<u32>, post: Vec<u32> },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectionSpec {
+    pub name: String,
+    pub pre: String,
+    pub post: String,
+    pub connect: ConnectRule,
+    pub weight: ValueSpec,
+    /// Delay (ms), at least dt.
+    pub delay: ValueSpec,
+    pub synapse: SynapseModel,
+    /// Name of the synapse channel on the postsynaptic side (for `init` and monitors).
+    pub channel: Option<String>,
+}
+
+/// An injected current: `amplitude` from `start` to `stop` (ms) into `neurons` of `target`
+/// (all neurons when absent).
+#[derive(Debug, Clone, Serialize)]
+pub struct CurrentSpec {
+    pub target: String,
+    pub neurons: Option<Vec<u32>>,
+    pub amplitude: f64,
+    pub start: f64,
+    pub stop: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct MonitorSpec {
+    /// Populations and sources whose spikes are written (all when None).
+    pub spikes: Option<Vec<String>>,
+    pub states: Vec<StateMonitorSpec>,
+    pub rates: Vec<RateMonitorSpec>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StateMonitorSpec {
+    pub population: String,
+    pub variables: Vec<String>,
+    pub neurons: Vec<u32>,
+    /// Sampling interval (ms).
+    pub every: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RateMonitorSpec {
+    pub population: String,
+    /// Bin width (ms).
+    pub bin: f64,
+}
+
+/// Reads and validates a model file.
+pub fn load(path: &Path) -> Result<NetworkSpec> {
+    let text = std::fs::read_to_string(path).map_err(|e| EngramError::io(path, e))?;
+    parse(path, &text)
+}
+
+/// Parses and validates model-file text; `path` is used in error messages.
+pub fn parse(path: &Path, text: &str) -> Result<NetworkSpec> {
+    let src = Source { file: path, text };
+    let doc = toml::de::DeTable::parse(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        src.error(span, "(syntax)", e.message().trim().to_string())
+    })?;
+    let root = TableReader::new(&src, doc.get_ref(), doc.span(), String::new());
+    let spec = Loader { names: HashMap::new() }.load(&root)?;
+    root.finish()?;
+    Ok(spec)
+}
+
+/// What a name refers to.
+#[derive(Clone, Copy, PartialEq)]
+enum Entity {
+    Population(usize),
+    Source(usize),
+}
+
+struct Loader {
+    names: HashMap<String, Entity>,
+}
+
+impl Loader {
+    fn load(&mut self, root: &TableReader) -> Result<NetworkSpec> {
+        let run = read_run(root)?;
+        let mut populations = Vec::new();
+        for t in root.tables("populations")? {
+            let p = read_population(&t)?;
+            self.declare(&t, &p.name, Entity::Population(populations.len()))?;
+            populations.push(p);
+            t.finish()?;
+        }
+        let mut sources = Vec::new();
+        for t in root.tables("sources")? {
+            let s = read_source(&t, &run)?;
+            self.declare(&t, &s.name, Entity::Source(sources.len()))?;
+            sources.push(s);
+            t.finish()?;
+        }
+        if populations.is_empty() {
+            return Err(root.table_error("the model defines no `[[populations]]`"));
+        }
+        let size_of = |e: Entity| match e {
+            Entity::Population(i) => populations[i].size,
+            Entity::Source(i) => sources[i].size,
+        };
+        let mut projections = Vec::new();
+        for (i, t) in root.tables("projections")?.into_iter().enumerate() {
+            let pre = self.lookup(&t, "pre", true)?;
+            let post = self.lookup(&t, "post", false)?;
+            projections.push(read_projection(&t, i, &run, size_of(pre), size_of(post))?);
+            t.finish()?;
+        }
+        let mut currents = Vec::new();
+        for t in root.tables("currents")? {
+            let target = self.lookup(&t, "target", false)?;
+            currents.push(read_current(&t, size_of(target))?);
+            t.finish()?;
+        }
+        let monitors = match root.opt_table("monitors")? {
+            Some(t) => {
+                let m = self.read_monitors(&t, &populations, &run)?;
+                t.finish()?;
+                m
+            }
+            None => MonitorSpec::default(),
+        };
+        Ok(NetworkSpec { run, populations, sources, projections, currents, monitors })
+    }
+
+    fn declare(&mut self, t: &TableReader, name: &str, entity: Entity) -> Result<()> {
+        if self.names.insert(name.to_string(), entity).is_some() {
+            let (_, span) = t.req_str("name")?;
+            return Err(t.error_at("name", span, format!("the name `{name}` is defined twice")));
+        }
+        Ok(())
+    }
+
+    /// Resolves a population (or, if `sources_allowed`, a source) named by field `key`.
+    fn lookup(&self, t: &TableReader, key: &str, sources_allowed: bool) -> Result<Entity> {
+        let (name, span) = t.req_str(key)?;
+        match self.names.get(name) {
+            Some(&e @ Entity::Population(_)) => Ok(e),
+            Some(&e @ Entity::Source(_)) if sources_allowed => Ok(e),
+            Some(Entity::Source(_)) => Err(t.error_at(key, span, format!("`{name}` is a spike source; it cannot receive input"))),
+            None => Err(t.error_at(key, span, format!("population `{name}` is not defined"))),
+        }
+    }
+
+    fn read_monitors(&self, t: &TableReader, populations: &[PopulationSpec], run: &RunSpec) -> Result<MonitorSpec> {
+        let spikes = match t.opt_str_list("spikes")? {
+            None => None,
+            Some(list) => {
+                for (name, span) in &list {
+                    if !self.names.contains_key(name) {
+                        return Err(t.error_at("spikes", span.clone(), format!("population `{name}` is not defined")));
+                    }
+                }
+                Some(list.into_iter().map(|(n, _)| n).collect())
+            }
+        };
+        let mut states = Vec::new();
+        for s in t.tables("state")? {
+            let Entity::Population(p) = self.lookup(&s, "population", false)? else { unreachable!() };
+            let pop = &populations[p];
+            let vars = s.opt_str_list("variables")?.unwrap_or_else(|| vec![("v".to_string(), 0..0)]);
+            let allowed = pop.neuron.vars();
+            for (v, span) in &vars {
+                if !allowed.contains(&v.as_str()) {
+                    return Err(s.error_at("variables", span.clone(), format!("`{v}` is not a variable of `{}` (it has: {})", pop.name, allowed.join(", "))));
+                }
+            }
+            let neurons = s.opt_uint_list("neurons")?.unwrap_or_else(|| (0..pop.size.min(10) as u64).collect());
+            check_indices(&s, "neurons", &neurons, pop.size)?;
+            let every = s.quantity_or("every", Dim::TIME, run.dt)?;
+            if every < run.dt * (1.0 - 1e-9) {
+                return Err(s.table_error(format!("`every` ({every} ms) is shorter than dt ({} ms)", run.dt)));
+            }
+            states.push(StateMonitorSpec {
+                population: pop.name.clone(),
+                variables: vars.into_iter().map(|(v, _)| v).collect(),
+                neurons: neurons.into_iter().map(|n| n as u32).collect(),
+                every,
+            });
+            s.finish()?;
+        }
+        let mut rates = Vec::new();
+        for r in t.tables("rate")? {
+            let (name, _) = r.req_str("population")?;
+            self.lookup(&r, "population", true)?;
+            let bin = r.quantity_or("bin", Dim::TIME, 1.0)?;
+            if bin < run.dt * (1.0 - 1e-9) {
+                return Err(r.table_error(format!("`bin` ({bin} ms) is shorter than dt ({} ms)", run.dt)));
+            }
+            rates.push(RateMonitorSpec { population: name.to_string(), bin });
+            r.finish()?;
+        }
+        Ok(MonitorSpec { spikes, states, rates })
+    }
+}
+
+fn read_run(root: &TableReader) -> Result<RunSpec> {
+    let Some(t) = root.opt_table("run")? else {
+        return Err(root.table_error("missing required table `[run]`"));
+    };
+    let dt = t.quantity_or("dt", Dim::TIME, 0.1)?;
+    if dt <= 0.0 {
+        return Err(t.table_error(format!("`dt` must be positive, got {dt} ms")));
+    }
+    let duration = t.req_quantity("duration", Dim::TIME)?;
+    if duration < 0.0 {
+        return Err(t.table_error("`duration` must not be negative"));
+    }
+    let seed = t.opt_uint("seed")?.unwrap_or(1);
+    let threads = t.opt_uint("threads")?.unwrap_or(1) as usize;
+    if threads == 0 {
+        return Err(t.table_error("`threads` must be at least 1"));
+    }
+    t.finish()?;
+    Ok(RunSpec { dt, duration, seed, threads })
+}
+
+fn read_population(t: &TableReader) -> Result<PopulationSpec> {
+    let (name, _) = t.req_str("name")?;
+    let size = t.req_uint("size")? as usize;
+    if size == 0 || size > u32::MAX as usize {
+        return Err(t.table_error(format!("`size` must be between 1 and {}", u32::MAX)));
+    }
+    let (model, model_span) = t.req_str("model")?;
+    let params = t.opt_table("params")?;
+    let empty = toml::de::DeTable::default();
+    let params = params.unwrap_or_else(|| TableReader::new(t.src, &empty, model_span.clone(), t.field_path("params")));
+    let neuron = match NeuronParams::read(model, &params) {
+        Some(p) => p?,
+        None => {
+            return Err(t.error_at(
+                "model",
+                model_span,
+                format!("unknown neuron model `{model}` (expected one of: {})", neurons::MODEL_NAMES.join(", ")),
+            ));
+        }
+    };
+    params.finish()?;
+    let mut init = Vec::new();
+    if let Some(it) = t.opt_table("init")? {
+        for &var in neuron.vars() {
+            if let Some(v) = ValueSpec::read(&it, var, if var == "v" { Dim::VOLTAGE } else { var_dim(&neuron, var) })? {
+                init.push((var.to_string(), v));
+            }
+        }
+        for key in it.keys() {
+            if let Some(channel) = key.strip_prefix("s_") {
+                let v = it.get(&key).expect("key exists");
+                let spec = ValueSpec::read_value(&it, &key, v, Dim::DIMENSIONLESS).or_else(|_| {
+                    [Dim::CONDUCTANCE, Dim::CURRENT, Dim::VOLTAGE]
+                        .iter()
+                        .find_map(|&d| ValueSpec::read_value(&it, &key, v, d).ok())
+                        .ok_or_else(|| it.error_at(&key, v.span(), "expected a conductance, current or voltage"))
+                })?;
+                init.push((format!("s_{channel}"), spec));
+            }
+        }
+        it.finish()?;
+    }
+    Ok(PopulationSpec { name: name.to_string(), size, neuron, init })
+}
+
+/// Dimension of a neuron state variable other than `v`.
+fn var_dim(neuron: &NeuronParams, var: &str) -> Dim {
+    match (neuron, var) {
+        (NeuronParams::Izhikevich(_), "u") => Dim::VOLTAGE_RATE,
+        (_, "w") => Dim::CURRENT,
+        (_, "th") => Dim::VOLTAGE,
+        _ => Dim::DIMENSIONLESS,
+    }
+}
+
+fn read_source(t: &TableReader, run: &RunSpec) -> Result<SourceSpec> {
+    let (name, _) = t.req_str("name")?;
+    let (kind, kind_span) = t.req_str("kind")?;
+    let (size, kind) = match kind {
+        "poisson" => {
+            let size = t.req_uint("size")? as usize;
+            let rate = t.req_quantity("rate", Dim::RATE)?;
+            if rate < 0.0 {
+                return Err(t.table_error("`rate` must not be negative"));
+            }
+            if rate * run.dt > 1.0 {
+                return Err(t.table_error(format!("`rate` {} Hz exceeds one spike per step (1/dt)", rate * 1e3)));
+            }
+            (size, SourceKind::Poisson { rate })
+        }
+        "spike_times" => {
+            let ids = t.opt_uint_list("ids")?.ok_or_else(|| t.table_error("missing required field `ids`"))?;
+            let (items, span) = t.opt_array("times")?.ok_or_else(|| t.table_error("missing required field `times`"))?;
+            let times = items.iter().map(|v| t.quantity_value("times", v, Dim::TIME)).collect::<Result<Vec<_>>>()?;
+            if ids.len() != times.len() {
+                return Err(t.error_at("times", span, format!("{} times for {} ids", times.len(), ids.len())));
+            }
+            if let Some(&bad) = times.iter().find(|&&x| x < 0.0) {
+                return Err(t.error_at("times", span, format!("negative spike time {bad} ms")));
+            }
+            let size = match t.opt_uint("size")? {
+                Some(s) => s as usize,
+                None => ids.iter().max().map_or(1, |&m| m as usize + 1),
+            };
+            check_indices(t, "ids", &ids, size)?;
+            (size, SourceKind::SpikeTimes { ids: ids.into_iter().map(|i| i as u32).collect(), times })
+        }
+        other => {
+            return Err(t.error_at("kind", kind_span, format!("unknown source kind `{other}` (expected poisson or spike_times)")));
+        }
+    };
+    if size == 0 || size > u32::MAX as usize {
+        return Err(t.table_error("`size` must be at least 1"));
+    }
+    Ok(SourceSpec { name: name.to_string(), size, kind })
+}
+
+fn check_indices(t: &TableReader, key: &str, ids: &[u64], size: usize) -> Result<()> {
+    if let Some(&bad) = ids.iter().find(|&&i| i as usize >= size) {
+        return Err(t.table_error(format!("`{key}` contains index {bad}, but the population has {size} neurons")));
+    }
+    Ok(())
+}
+
+fn read_projection(t: &TableReader, index: usize, run: &RunSpec, n_pre: usize, n_post: usize) -> Result<ProjectionSpec> {
+    let name = t.opt_str("name")?.map_or_else(|| format!("projection{index}"), |(n, _)| n.to_string());
+    let (pre, _) = t.req_str("pre")?;
+    let (post, _) = t.req_str("post")?;
+    let (synapse, channel) = read_synapse(t)?;
+    let connect = read_connect(t, n_pre, n_post)?;
+    let weight = ValueSpec::read(t, "weight", synapse.weight_dim())?.ok_or_else(|| t.table_error("missing required field `weight`"))?;
+    if synapse.is_conductance() && weight.range().0 < 0.0 {
+        let span = t.get("weight").map(|v| v.span()).unwrap_or(0..0);
+        return Err(t.error_at("weight", span, "a conductance weight must not be negative (use a reversal potential for inhibition)"));
+    }
+    let delay = ValueSpec::read(t, "delay", Dim::TIME)?.unwrap_or(ValueSpec::Fixed(run.dt));
+    let delay_span = t.get("delay").map(|v| v.span()).unwrap_or(0..0);
+    let (low, _) = delay.range();
+    if matches!(delay, ValueSpec::Normal { .. }) {
+        return Err(t.error_at("delay", delay_span, "delays cannot be drawn from a normal distribution (it reaches negative values): use uniform"));
+    }
+    if low < 0.0 {
+        return Err(t.error_at("delay", delay_span, format!("negative delay {low} ms")));
+    }
+    if low < run.dt * (1.0 - 1e-9) {
+        return Err(t.error_at("delay", delay_span, format!("delay {low} ms is shorter than dt = {} ms (the minimum delay is one step)", run.dt)));
+    }
+    Ok(ProjectionSpec { name, pre: pre.to_string(), post: post.to_string(), connect, weight, delay, synapse, channel })
+}
+
+fn read_synapse(t: &TableReader) -> Result<(SynapseModel, Option<String>)> {
+    let Some(v) = t.get("synapse") else { return Err(t.table_error("missing required field `synapse`")) };
+    if v.get_ref().as_str() == Some("delta") {
+        return Ok((SynapseModel::Delta, None));
+    }
+    let Some(table) = v.get_ref().as_table() else {
+        return Err(t.error_at("synapse", v.span(), "expected \"delta\" or a table such as { model = \"exp_cond\", tau = \"5 ms\", e_rev = \"0 mV\" }"));
+    };
+    let s = TableReader::new(t.src, table, v.span(), t.field_path("synapse"));
+    let (model, model_span) = s.req_str("model")?;
+    let channel = s.opt_str("name")?.map(|(n, _)| n.to_string());
+    let tau = || -> Result<f64> {
+        let tau = s.req_quantity("tau", Dim::TIME)?;
+        if tau <= 0.0 {
+            return Err(s.table_error("`tau` must be positive"));
+        }
+        Ok(tau)
+    };
+    let model = match model {
+        "delta" => SynapseModel::Delta,
+        "exp_current" => SynapseModel::ExpCurrent { tau: tau()? },
+        "alpha_current" => SynapseModel::AlphaCurrent { tau: tau()? },
+        "exp_cond" => SynapseModel::ExpCond { tau: tau()?, e_rev: s.req_quantity("e_rev", Dim::VOLTAGE)? },
+        "alpha_cond" => SynapseModel::AlphaCond { tau: tau()?, e_rev: s.req_quantity("e_rev", Dim::VOLTAGE)? },
+        other => {
+            return Err(s.error_at(
+                "model",
+                model_span,
+                format!("unknown synapse model `{other}` (expected one of: {})", synapses::MODEL_NAMES.join(", ")),
+            ));
+        }
+    };
+    s.finish()?;
+    Ok((model, channel))
+}
+
+fn read_connect(t: &TableReader, n_pre: usize, n_post: usize) -> Result<ConnectRule> {
+    let Some(c) = t.opt_table("connect")? else { return Err(t.table_error("missing required field `connect`")) };
+    let (rule, rule_span) = c.req_str("rule")?;
+    let autapses = || c.opt_bool("autapses").map(|a| a.unwrap_or(true));
+    let connect = match rule {
+        "all_to_all" => ConnectRule::AllToAll { autapses: autapses()? },
+        "fixed_probability" => {
+            let v = c.get("p").ok_or_else(|| c.table_error("missing required field `p`"))?;
+            let p = c.quantity_value("p", v, Dim::DIMENSIONLESS)?;
+            if !(0.0..=1.0).contains(&p) {
+                return Err(c.error_at("p", v.span(), format!("probability {p} is outside [0, 1]")));
+            }
+            ConnectRule::FixedProbability { p, autapses: autapses()? }
+        }
+        "fixed_in_degree" => {
+            let k = c.req_uint("k")? as usize;
+            if k > n_pre {
+                return Err(c.table_error(format!("in-degree {k} exceeds the {n_pre} presynaptic neurons")));
+            }
+            ConnectRule::FixedInDegree { k, autapses: autapses()? }
+        }
+        "one_to_one" => {
+            if n_pre != n_post {
+                return Err(c.table_error(format!("one_to_one needs equal sizes, got {n_pre} and {n_post}")));
+            }
+            ConnectRule::OneToOne
+        }
+        "explicit" => {
+            let pre = c.opt_uint_list("pre")?.ok_or_else(|| c.table_error("missing required field `pre`"))?;
+            let post = c.opt_uint_list("post")?.ok_or_else(|| c.table_error("missing required field `post`"))?;
+            if pre.len() != post.len() {
+                return Err(c.table_error(format!("`pre` has {} entries but `post` has {}", pre.len(), post.len())));
+            }
+            check_indices(&c, "pre", &pre, n_pre)?;
+            check_indices(&c, "post", &post, n_post)?;
+            ConnectRule::Explicit {
+                pre: pre.into_iter().map(|i| i as u32).collect(),
+                post: post.into_iter().map(|i| i as u32).collect(),
+            }
+        }
+        other => {
+            return Err(c.error_at(
+                "rule",
+                rule_span,
+                format!("unknown connectivity rule `{other}` (expected all_to_all, fixed_probability, fixed_in_degree, one_to_one or explicit)"),
+            ));
+        }
+    };
+    c.finish()?;
+    Ok(connect)
+}
+
+fn read_current(t: &TableReader, n_target: usize) -> Result<CurrentSpec> {
+    let (target, _) = t.req_str("target")?;
+    let neurons = t.opt_uint_list("neurons")?;
+    if let Some(n) = &neurons {
+        check_indices(t, "neurons", n, n_target)?;
+    }
+    let amplitude = t.req_quantity("amplitude", Dim::CURRENT)?;
+    let start = t.quantity_or("start", Dim::TIME, 0.0)?;
+    let stop = t.quantity_or("stop", Dim::TIME, f64::INFINITY)?;
+    if start < 0.0 || stop < start {
+        return Err(t.table_error(format!("need 0 <= start <= stop, got start {start} ms, stop {stop} ms")));
+    }
+    Ok(CurrentSpec {
+        target: target.to_string(),
+        neurons: neurons.map(|v| v.into_iter().map(|i| i as u32).collect()),
+        amplitude,
+        start,
+        stop,
+    })
+}

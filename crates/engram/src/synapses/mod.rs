@@ -1,0 +1,256 @@
+//! Synapse models: how a presynaptic spike acts on the postsynaptic neuron.
+//!
+//! ```text
+//! delta            V <- V + w                                     (w a voltage)
+//! exp_current      tau ds/dt = -s,  spike: s += w;  I = s         (w a current)
+//! alpha_current    tau dx/dt = -x,  tau ds/dt = -s + tau x,  spike: x += w e / tau;  I = s
+//! exp_cond         as exp_current with s a conductance;  I = s (E_rev - V)
+//! alpha_cond       as alpha_current with s a conductance; I = s (E_rev - V)
+//! ```
+//! The alpha kernel of a single spike is `w (t/tau) e^{1 - t/tau}`, peaking at w at t = tau.
+//! All five are linear in their state, so every projection with the same model, tau and
+//! reversal potential onto a population shares one state per postsynaptic neuron (a
+//! "channel"); events wait in a per-channel ring buffer of delay slots. The decay is exact.
+
+use serde::Serialize;
+
+use crate::units::Dim;
+
+pub const MODEL_NAMES: &[&str] = &["delta", "exp_current", "alpha_current", "exp_cond", "alpha_cond"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "model", rename_all = "snake_case")]
+pub enum SynapseModel {
+    Delta,
+    ExpCurrent { tau: f64 },
+    AlphaCurrent { tau: f64 },
+    ExpCond { tau: f64, e_rev: f64 },
+    AlphaCond { tau: f64, e_rev: f64 },
+}
+
+impl SynapseModel {
+    /// The dimension of a weight of this synapse.
+    pub fn weight_dim(&self) -> Dim {
+        match self {
+            SynapseModel::Delta => Dim::VOLTAGE,
+            SynapseModel::ExpCurrent { .. } | SynapseModel::AlphaCurrent { .. } => Dim::CURRENT,
+            SynapseModel::ExpCond { .. } | SynapseModel::AlphaCond { .. } => Dim::CONDUCTANCE,
+        }
+    }
+
+    pub fn is_conductance(&self) -> bool {
+        matches!(self, SynapseModel::ExpCond { .. } | SynapseModel::AlphaCond { .. })
+    }
+
+    fn tau(&self) -> f64 {
+        match *self {
+            SynapseModel::Delta => 0.0,
+            SynapseModel::ExpCurrent { tau }
+            | SynapseModel::AlphaCurrent { tau }
+            | SynapseModel::ExpCond { tau, .. }
+            | SynapseModel::AlphaCond { tau, .. } => tau,
+        }
+    }
+}
+
+/// Shape of a channel's kernel.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kernel {
+    Delta,
+    Exp,
+    Alpha,
+}
+
+/// Lowered constants of a channel.
+#[derive(Debug, Clone)]
+pub struct ChannelConsts {
+    kernel: Kernel,
+    /// Reversal potential for conductance channels.
+    e_rev: Option<f64>,
+    /// exp(-dt / tau).
+    decay: f64,
+    dt: f64,
+    /// Factor applied to an arriving weight (e / tau for the alpha kernel's x).
+    jump_scale: f64,
+}
+
+impl ChannelConsts {
+    pub fn lower(model: &SynapseModel, dt: f64) -> Self {
+        let tau = model.tau();
+        let kernel = match model {
+            SynapseModel::Delta => Kernel::Delta,
+            SynapseModel::ExpCurrent { .. } | SynapseModel::ExpCond { .. } => Kernel::Exp,
+            SynapseModel::AlphaCurrent { .. } | SynapseModel::AlphaCond { .. } => Kernel::Alpha,
+        };
+        let e_rev = match *model {
+            SynapseModel::ExpCond { e_rev, .. } | SynapseModel::AlphaCond { e_rev, .. } => Some(e_rev),
+            _ => None,
+        };
+        ChannelConsts {
+            kernel,
+            e_rev,
+            decay: if tau > 0.0 { (-dt / tau).exp() } else { 0.0 },
+            dt,
+            jump_scale: if kernel == Kernel::Alpha { std::f64::consts::E / tau } else { 1.0 },
+        }
+    }
+
+    pub fn is_delta(&self) -> bool {
+        self.kernel == Kernel::Delta
+    }
+
+    pub fn is_conductance(&self) -> bool {
+        self.e_rev.is_some()
+    }
+}
+
+/// State of one channel for a contiguous block of postsynaptic neurons.
+#[derive(Debug, Clone)]
+pub struct Channel {
+    pub consts: ChannelConsts,
+    /// The synaptic variable s (current, conductance, or pending voltage jump for delta).
+    pub s: Vec<f64>,
+    /// The alpha kernel's auxiliary variable x.
+    x: Vec<f64>,
+    /// `slots` rows of `n` pending weights; row `step % slots` arrives at `step`.
+    ring: Vec<f64>,
+    slots: usize,
+}
+
+impl Channel {
+    pub fn new(consts: ChannelConsts, n: usize, slots: usize) -> Self {
+        let slots = slots.max(1);
+        let x = if consts.kernel == Kernel::Alpha { vec![0.0; n] } else { Vec::new() };
+        Channel { consts, s: vec![0.0; n], x, ring: vec![0.0; n * slots], slots }
+    }
+
+    pub fn len(&self) -> usize {
+        self.s.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.s.is_empty()
+    }
+
+    /// The ring row that receives events arriving `delay_steps` after `step`.
+    #[inline(always)]
+    pub fn row_mut(&mut self, step: u64, delay_steps: u32) -> &mut [f64] {
+        let n = self.s.len();
+        let slot = ((step + delay_steps as u64) % self.slots as u64) as usize;
+        &mut self.ring[slot * n..(slot + 1) * n]
+    }
+
+    /// The ring buffer, the row length and the number of slots, for the propagation loop.
+    #[inline(always)]
+    pub fn ring_parts(&mut self) -> (&mut [f64], usize, usize) {
+        let n = self.s.len();
+        (&mut self.ring, n, self.slots)
+    }
+
+    /// Moves the events arriving at `step` into the channel state.
+    pub fn deliver(&mut self, step: u64) {
+        let n = self.s.len();
+        let slot = (step % self.slots as u64) as usize;
+        let row = &mut self.ring[slot * n..(slot + 1) * n];
+        let target = if self.consts.kernel == Kernel::Alpha { &mut self.x } else { &mut self.s };
+        let scale = self.consts.jump_scale;
+        for (t, r) in target.iter_mut().zip(row.iter_mut()) {
+            *t += *r * scale;
+            *r = 0.0;
+        }
+    }
+
+    /// Adds this channel's current `a - b V` to the accumulators, then advances the
+    /// channel by one step. Delta channels are handled by `take_jumps` instead.
+    pub fn accumulate_and_decay(&mut self, a: &mut [f64], b: &mut [f64]) {
+        let c = &self.consts;
+        let p = c.decay;
+        match (c.kernel, c.e_rev) {
+            (Kernel::Delta, _) => {}
+            (Kernel::Exp, None) => {
+                for (s, a) in self.s.iter_mut().zip(a.iter_mut()) {
+                    *a += *s;
+                    *s *= p;
+                }
+            }
+            (Kernel::Exp, Some(e)) => {
+                for ((s, a), b) in self.s.iter_mut().zip(a.iter_mut()).zip(b.iter_mut()) {
+                    *a += *s * e;
+                    *b += *s;
+                    *s *= p;
+                }
+            }
+            (Kernel::Alpha, e_rev) => {
+                let dt = c.dt;
+                for (i, (s, x)) in self.s.iter_mut().zip(self.x.iter_mut()).enumerate() {
+                    match e_rev {
+                        None => a[i] += *s,
+                        Some(e) => {
+                            a[i] += *s * e;
+                            b[i] += *s;
+                        }
+                    }
+                    *s = (*s + dt * *x) * p;
+                    *x *= p;
+                }
+            }
+        }
+    }
+
+    /// Adds pending voltage jumps of a delta channel to `jumps` and clears them.
+    pub fn take_jumps(&mut self, jumps: &mut [f64]) {
+        for (j, s) in jumps.iter_mut().zip(self.s.iter_mut()) {
+            *j += *s;
+            *s = 0.0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(model: SynapseModel, dt: f64, steps: usize) -> Vec<f64> {
+        let mut ch = Channel::new(ChannelConsts::lower(&model, dt), 1, 1);
+        ch.row_mut(0, 0)[0] = 2.0;
+        ch.deliver(0);
+        let mut out = Vec::new();
+        for _ in 0..steps {
+            let (mut a, mut b) = ([0.0], [0.0]);
+            ch.accumulate_and_decay(&mut a, &mut b);
+            out.push(a[0]);
+        }
+        out
+    }
+
+    #[test]
+    fn exponential_kernel_is_exact() {
+        let r = response(SynapseModel::ExpCurrent { tau: 5.0 }, 0.1, 100);
+        for (k, s) in r.iter().enumerate() {
+            let t = k as f64 * 0.1;
+            assert!((s - 2.0 * (-t / 5.0).exp()).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn alpha_kernel_is_exact_and_peaks_at_w_at_tau() {
+        let tau = 2.0;
+        let r = response(SynapseModel::AlphaCurrent { tau }, 0.1, 200);
+        for (k, s) in r.iter().enumerate() {
+            let t = k as f64 * 0.1;
+            let expected = 2.0 * (t / tau) * (1.0 - t / tau).exp();
+            assert!((s - expected).abs() < 1e-12, "t {t}: {s} vs {expected}");
+        }
+        assert!((r[20] - 2.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn conductance_channel_contributes_g_times_reversal() {
+        let mut ch = Channel::new(ChannelConsts::lower(&SynapseModel::ExpCond { tau: 5.0, e_rev: -80.0 }, 0.1), 1, 1);
+        ch.row_mut(0, 0)[0] = 0.5;
+        ch.deliver(0);
+        let (mut a, mut b) = ([0.0], [0.0]);
+        ch.accumulate_and_decay(&mut a, &mut b);
+        assert_eq!((a[0], b[0]), (-40.0, 0.5));
+    }
+}
