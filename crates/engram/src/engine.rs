@@ -19,8 +19,8 @@ use crate::rng;
 /// The phases of one step, in order, with what each does.
 pub const SCHEDULE: &[(&str, &str)] = &[
     ("record_state", "sample monitored state variables (their values at the start of the step, time t)"),
-    ("deliver", "move events due at this step from the delay ring buffers into the synapse channels"),
     ("inject", "recompute injected currents where one starts or stops at this step"),
+    ("deliver", "add the events due at t from the delay ring buffers to the synapse channels, sum their input at t"),
     ("update", "integrate each neuron over [t, t+dt] with the synaptic input at t, then threshold and reset"),
     ("sources", "emit the spikes of Poisson and spike-time sources"),
     ("exchange", "publish this step's spikes to every shard (one barrier)"),
@@ -165,12 +165,9 @@ fn run_shard(
             }
         }
         for (pi, pop) in shard.populations.iter_mut().enumerate() {
-            for ch in &mut pop.channels {
-                ch.deliver(step);
-            }
             inject(pop, step);
             local[pi].clear();
-            update(pop, &mut local[pi]);
+            update(pop, step, &mut local[pi]);
         }
         for (si, src) in shard.sources.iter_mut().enumerate() {
             let out = &mut local[n_pops + si];
@@ -245,7 +242,7 @@ fn inject(pop: &mut PopulationShard, step: u64) {
     }
 }
 
-fn update(pop: &mut PopulationShard, spikes: &mut Vec<u32>) {
+fn update(pop: &mut PopulationShard, step: u64, spikes: &mut Vec<u32>) {
     pop.syn_a.fill(0.0);
     if pop.conductance {
         pop.syn_b.fill(0.0);
@@ -254,11 +251,7 @@ fn update(pop: &mut PopulationShard, spikes: &mut Vec<u32>) {
         pop.v_jump.fill(0.0);
     }
     for ch in &mut pop.channels {
-        if ch.consts.is_delta() {
-            ch.take_jumps(&mut pop.v_jump);
-        } else {
-            ch.accumulate_and_decay(&mut pop.syn_a, &mut pop.syn_b);
-        }
+        ch.advance(step, &mut pop.syn_a, &mut pop.syn_b, &mut pop.v_jump);
     }
     let input = StepInput::new(&pop.syn_a, &pop.syn_b, &pop.i_ext, &pop.v_jump, pop.conductance, pop.jumps);
     pop.consts.step(&mut pop.vars, &mut pop.refractory, &input, spikes);

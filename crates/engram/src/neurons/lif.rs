@@ -96,29 +96,24 @@ pub struct LifConsts {
 /// Advances every neuron by one step; pushes local indices of spiking neurons.
 pub fn step(c: &LifConsts, vars: &mut [Vec<f64>], refractory: &mut [u32], input: &StepInput, spikes: &mut Vec<u32>) {
     let [v] = vars else { unreachable!("LIF state is [v]") };
-    for i in 0..v.len() {
-        if super::hold_refractory(&mut refractory[i]) {
-            continue;
-        }
-        let mut vi = v[i] + input.v_jump(i);
-        let drive = c.i_e + input.i_ext[i] + input.syn_a[i];
-        if c.euler {
-            let b = input.syn_b(i);
-            vi += c.dt / c.c_m * (c.g_l * (c.e_l - vi) + drive - b * vi);
-        } else if input.conductance {
-            let g = c.g_l + input.syn_b(i);
-            let v_inf = (c.g_l * c.e_l + drive) / g;
-            vi = v_inf + (vi - v_inf) * (-c.dt * g / c.c_m).exp();
-        } else {
-            let v_inf = c.e_l + drive * c.r_m;
-            vi = v_inf + (vi - v_inf) * c.decay;
-        }
-        if vi >= c.v_th {
-            vi = c.v_reset;
-            refractory[i] = c.ref_steps;
-            spikes.push(i as u32);
-        }
-        v[i] = vi;
+    let reset = (c.v_th, c.v_reset, c.ref_steps);
+    // One loop per integration mode, so that each vectorises.
+    if c.euler {
+        let k = c.dt / c.c_m;
+        super::threshold_loop(v, refractory, input, reset, spikes, |v, a, b, i| {
+            v + k * (c.g_l * (c.e_l - v) + c.i_e + i + a - b * v)
+        });
+    } else if input.conductance {
+        super::threshold_loop(v, refractory, input, reset, spikes, |v, a, b, i| {
+            let g = c.g_l + b;
+            let v_inf = (c.g_l * c.e_l + c.i_e + i + a) / g;
+            v_inf + (v - v_inf) * (-c.dt * g / c.c_m).exp()
+        });
+    } else {
+        super::threshold_loop(v, refractory, input, reset, spikes, |v, a, _, i| {
+            let v_inf = c.e_l + (c.i_e + i + a) * c.r_m;
+            v_inf + (v - v_inf) * c.decay
+        });
     }
 }
 

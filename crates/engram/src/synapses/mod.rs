@@ -132,14 +132,6 @@ impl Channel {
         self.s.is_empty()
     }
 
-    /// The ring row that receives events arriving `delay_steps` after `step`.
-    #[inline(always)]
-    pub fn row_mut(&mut self, step: u64, delay_steps: u32) -> &mut [f64] {
-        let n = self.s.len();
-        let slot = ((step + delay_steps as u64) % self.slots as u64) as usize;
-        &mut self.ring[slot * n..(slot + 1) * n]
-    }
-
     /// The ring buffer, the row length and the number of slots, for the propagation loop.
     #[inline(always)]
     pub fn ring_parts(&mut self) -> (&mut [f64], usize, usize) {
@@ -147,61 +139,56 @@ impl Channel {
         (&mut self.ring, n, self.slots)
     }
 
-    /// Moves the events arriving at `step` into the channel state.
-    pub fn deliver(&mut self, step: u64) {
+    /// Takes the events due at `step` from the ring buffer, adds the channel's current
+    /// `a - b V` at the start of the step to the accumulators (delta channels add their
+    /// voltage jumps to `jumps`), then advances the channel state by one step.
+    pub fn advance(&mut self, step: u64, a: &mut [f64], b: &mut [f64], jumps: &mut [f64]) {
         let n = self.s.len();
         let slot = (step % self.slots as u64) as usize;
         let row = &mut self.ring[slot * n..(slot + 1) * n];
-        let target = if self.consts.kernel == Kernel::Alpha { &mut self.x } else { &mut self.s };
-        let scale = self.consts.jump_scale;
-        for (t, r) in target.iter_mut().zip(row.iter_mut()) {
-            *t += *r * scale;
-            *r = 0.0;
-        }
-    }
-
-    /// Adds this channel's current `a - b V` to the accumulators, then advances the
-    /// channel by one step. Delta channels are handled by `take_jumps` instead.
-    pub fn accumulate_and_decay(&mut self, a: &mut [f64], b: &mut [f64]) {
         let c = &self.consts;
         let p = c.decay;
         match (c.kernel, c.e_rev) {
-            (Kernel::Delta, _) => {}
+            (Kernel::Delta, _) => {
+                for (j, r) in jumps.iter_mut().zip(row.iter_mut()) {
+                    *j += *r;
+                    *r = 0.0;
+                }
+            }
             (Kernel::Exp, None) => {
-                for (s, a) in self.s.iter_mut().zip(a.iter_mut()) {
-                    *a += *s;
-                    *s *= p;
+                for ((s, r), a) in self.s.iter_mut().zip(row.iter_mut()).zip(a.iter_mut()) {
+                    let g = *s + *r;
+                    *r = 0.0;
+                    *a += g;
+                    *s = g * p;
                 }
             }
             (Kernel::Exp, Some(e)) => {
-                for ((s, a), b) in self.s.iter_mut().zip(a.iter_mut()).zip(b.iter_mut()) {
-                    *a += *s * e;
-                    *b += *s;
-                    *s *= p;
+                for (((s, r), a), b) in self.s.iter_mut().zip(row.iter_mut()).zip(a.iter_mut()).zip(b.iter_mut()) {
+                    let g = *s + *r;
+                    *r = 0.0;
+                    *a += g * e;
+                    *b += g;
+                    *s = g * p;
                 }
             }
             (Kernel::Alpha, e_rev) => {
-                let dt = c.dt;
-                for (i, (s, x)) in self.s.iter_mut().zip(self.x.iter_mut()).enumerate() {
-                    match e_rev {
-                        None => a[i] += *s,
-                        Some(e) => {
-                            a[i] += *s * e;
-                            b[i] += *s;
-                        }
+                let (dt, scale) = (c.dt, c.jump_scale);
+                let e = e_rev.unwrap_or(0.0);
+                let cond = e_rev.is_some();
+                for (i, ((s, x), r)) in self.s.iter_mut().zip(self.x.iter_mut()).zip(row.iter_mut()).enumerate() {
+                    let xi = *x + *r * scale;
+                    *r = 0.0;
+                    if cond {
+                        a[i] += *s * e;
+                        b[i] += *s;
+                    } else {
+                        a[i] += *s;
                     }
-                    *s = (*s + dt * *x) * p;
-                    *x *= p;
+                    *s = (*s + dt * xi) * p;
+                    *x = xi * p;
                 }
             }
-        }
-    }
-
-    /// Adds pending voltage jumps of a delta channel to `jumps` and clears them.
-    pub fn take_jumps(&mut self, jumps: &mut [f64]) {
-        for (j, s) in jumps.iter_mut().zip(self.s.iter_mut()) {
-            *j += *s;
-            *s = 0.0;
         }
     }
 }
@@ -212,12 +199,11 @@ mod tests {
 
     fn response(model: SynapseModel, dt: f64, steps: usize) -> Vec<f64> {
         let mut ch = Channel::new(ChannelConsts::lower(&model, dt), 1, 1);
-        ch.row_mut(0, 0)[0] = 2.0;
-        ch.deliver(0);
+        ch.ring_parts().0[0] = 2.0;
         let mut out = Vec::new();
-        for _ in 0..steps {
-            let (mut a, mut b) = ([0.0], [0.0]);
-            ch.accumulate_and_decay(&mut a, &mut b);
+        for step in 0..steps {
+            let (mut a, mut b, mut jumps) = ([0.0], [0.0], [0.0]);
+            ch.advance(step as u64, &mut a, &mut b, &mut jumps);
             out.push(a[0]);
         }
         out
@@ -247,10 +233,9 @@ mod tests {
     #[test]
     fn conductance_channel_contributes_g_times_reversal() {
         let mut ch = Channel::new(ChannelConsts::lower(&SynapseModel::ExpCond { tau: 5.0, e_rev: -80.0 }, 0.1), 1, 1);
-        ch.row_mut(0, 0)[0] = 0.5;
-        ch.deliver(0);
-        let (mut a, mut b) = ([0.0], [0.0]);
-        ch.accumulate_and_decay(&mut a, &mut b);
+        ch.ring_parts().0[0] = 0.5;
+        let (mut a, mut b, mut jumps) = ([0.0], [0.0], [0.0]);
+        ch.advance(0, &mut a, &mut b, &mut jumps);
         assert_eq!((a[0], b[0]), (-40.0, 0.5));
     }
 }
