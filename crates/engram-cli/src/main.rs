@@ -50,6 +50,10 @@ const EXIT_BAD_INPUT: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let model_path = match &cli.command {
+        Command::Run { model, .. } | Command::Check { model } => Some(model.clone()),
+        Command::Schedule => None,
+    };
     let result = match cli.command {
         Command::Run { model, duration, seed, threads, out, quiet } => {
             run(&model, duration.as_deref(), seed, threads, out, quiet)
@@ -74,9 +78,8 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             match e {
                 EngramError::Spec { .. } | EngramError::Model(_) => ExitCode::from(EXIT_BAD_INPUT),
-                EngramError::Io { .. } if matches!(e, EngramError::Io { ref path, .. } if path.extension().is_some_and(|x| x == "toml")) => {
-                    ExitCode::from(EXIT_BAD_INPUT)
-                }
+                // The model file itself cannot be read (missing, a directory, not UTF-8).
+                EngramError::Io { ref path, .. } if model_path.as_deref() == Some(path.as_path()) => ExitCode::from(EXIT_BAD_INPUT),
                 _ => ExitCode::FAILURE,
             }
         }

@@ -200,7 +200,10 @@ fn run_shard(
                             let slot = (base + *d as usize) % slots;
                             let row = &mut ring[slot * n..(slot + 1) * n];
                             for (&j, &w) in posts.iter().zip(weights) {
-                                row[j as usize] += w as f64;
+                                debug_assert!((j as usize) < row.len());
+                                // SAFETY: `Network::build` stores only targets inside the
+                                // shard's block, whose length is the ring row length `n`.
+                                unsafe { *row.get_unchecked_mut(j as usize) += w as f64 };
                             }
                         }
                         Delays::PerSynapse(delays) => {

@@ -6,6 +6,7 @@ pub mod reader;
 pub mod values;
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::path::Path;
 
 use serde::Serialize;
@@ -132,13 +133,26 @@ pub fn parse(path: &Path, text: &str) -> Result<NetworkSpec> {
     let src = Source { file: path, text };
     let doc = toml::de::DeTable::parse(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
-        src.error(span, "(syntax)", e.message().trim().to_string())
+        let field = reader::field_at(text, span.start);
+        let field = if field.is_empty() { "(syntax)".to_string() } else { field };
+        src.error(span, &field, format!("TOML syntax error: {}", e.message().trim()))
     })?;
     let root = TableReader::new(&src, doc.get_ref(), doc.span(), String::new());
-    let spec = Loader { names: HashMap::new() }.load(&root)?;
+    root.audit(&["run", "populations", "sources", "projections", "currents", "monitors"])?;
+    let spec = Loader { names: HashMap::new(), init_spans: Vec::new() }.load(&root)?;
     root.finish()?;
     Ok(spec)
 }
+
+const POPULATION_KEYS: &[&str] = &["name", "size", "model", "params", "init"];
+const SOURCE_KEYS: &[&str] = &["name", "kind", "size", "rate", "ids", "times"];
+const PROJECTION_KEYS: &[&str] = &["name", "pre", "post", "connect", "synapse", "weight", "delay"];
+const CONNECT_KEYS: &[&str] = &["rule", "p", "k", "autapses", "pre", "post"];
+const SYNAPSE_KEYS: &[&str] = &["model", "name", "tau", "e_rev"];
+const CURRENT_KEYS: &[&str] = &["target", "neurons", "amplitude", "start", "stop"];
+const MONITOR_KEYS: &[&str] = &["spikes", "state", "rate"];
+const STATE_MONITOR_KEYS: &[&str] = &["population", "variables", "neurons", "every"];
+const RATE_MONITOR_KEYS: &[&str] = &["population", "bin"];
 
 /// What a name refers to.
 #[derive(Clone, Copy, PartialEq)]
@@ -149,6 +163,17 @@ enum Entity {
 
 struct Loader {
     names: HashMap<String, Entity>,
+    /// Per population: the `init.s_<channel>` keys with the path and span of each, checked
+    /// against the synapse channels once the projections are read.
+    init_spans: Vec<Vec<(String, String, Range<usize>)>>,
+}
+
+/// A synapse channel on a postsynaptic population, formed as the engine forms them
+/// (`Network::build`): a projection joins the first channel with the same synapse model whose
+/// name agrees (or either is unnamed), else opens a new one.
+struct ChannelSlot {
+    model: SynapseModel,
+    name: Option<String>,
 }
 
 impl Loader {
@@ -156,13 +181,16 @@ impl Loader {
         let run = read_run(root)?;
         let mut populations = Vec::new();
         for t in root.tables("populations")? {
-            let p = read_population(&t)?;
+            t.audit(POPULATION_KEYS)?;
+            let (p, spans) = read_population(&t)?;
             self.declare(&t, &p.name, Entity::Population(populations.len()))?;
             populations.push(p);
+            self.init_spans.push(spans);
             t.finish()?;
         }
         let mut sources = Vec::new();
         for t in root.tables("sources")? {
+            t.audit(SOURCE_KEYS)?;
             let s = read_source(&t, &run)?;
             self.declare(&t, &s.name, Entity::Source(sources.len()))?;
             sources.push(s);
@@ -176,20 +204,50 @@ impl Loader {
             Entity::Source(i) => sources[i].size,
         };
         let mut projections = Vec::new();
+        let mut channels: Vec<Vec<ChannelSlot>> = (0..populations.len()).map(|_| Vec::new()).collect();
         for (i, t) in root.tables("projections")?.into_iter().enumerate() {
+            t.audit(PROJECTION_KEYS)?;
             let pre = self.lookup(&t, "pre", true)?;
             let post = self.lookup(&t, "post", false)?;
-            projections.push(read_projection(&t, i, &run, size_of(pre), size_of(post))?);
+            let (proj, name_span) = read_projection(&t, i, &run, size_of(pre), size_of(post), pre == post)?;
+            let Entity::Population(post_index) = post else { unreachable!("lookup rejects sources as targets") };
+            join_channel(&t, &mut channels[post_index], &proj, name_span)?;
+            projections.push(proj);
             t.finish()?;
+        }
+        for (p, inits) in self.init_spans.iter().enumerate() {
+            for (key, field, span) in inits {
+                let channel = key.strip_prefix("s_").expect("only channel keys are kept");
+                match channels[p].iter().find(|c| c.name.as_deref() == Some(channel)) {
+                    None => {
+                        let named: Vec<String> = channels[p].iter().filter_map(|c| c.name.as_ref().map(|n| format!("s_{n}"))).collect();
+                        let have = if named.is_empty() {
+                            "it has no named synapse channels; name one with `synapse = { ..., name = \"...\" }`".to_string()
+                        } else {
+                            format!("it has: {}", named.join(", "))
+                        };
+                        return Err(src_error(root, span.clone(), field, format!(
+                            "no projection onto `{}` has a synapse named `{channel}` ({have})",
+                            populations[p].name
+                        )));
+                    }
+                    Some(c) if c.model == SynapseModel::Delta => {
+                        return Err(src_error(root, span.clone(), field, "delta synapses have no state to initialise"));
+                    }
+                    Some(_) => {}
+                }
+            }
         }
         let mut currents = Vec::new();
         for t in root.tables("currents")? {
+            t.audit(CURRENT_KEYS)?;
             let target = self.lookup(&t, "target", false)?;
             currents.push(read_current(&t, size_of(target))?);
             t.finish()?;
         }
         let monitors = match root.opt_table("monitors")? {
             Some(t) => {
+                t.audit(MONITOR_KEYS)?;
                 let m = self.read_monitors(&t, &populations, &run)?;
                 t.finish()?;
                 m
@@ -232,6 +290,7 @@ impl Loader {
         };
         let mut states = Vec::new();
         for s in t.tables("state")? {
+            s.audit(STATE_MONITOR_KEYS)?;
             let Entity::Population(p) = self.lookup(&s, "population", false)? else { unreachable!() };
             let pop = &populations[p];
             let vars = s.opt_str_list("variables")?.unwrap_or_else(|| vec![("v".to_string(), 0..0)]);
@@ -245,7 +304,7 @@ impl Loader {
             check_indices(&s, "neurons", &neurons, pop.size)?;
             let every = s.quantity_or("every", Dim::TIME, run.dt)?;
             if every < run.dt * (1.0 - 1e-9) {
-                return Err(s.table_error(format!("`every` ({every} ms) is shorter than dt ({} ms)", run.dt)));
+                return Err(s.field_error("every", format!("`every` ({every} ms) is shorter than dt ({} ms)", run.dt)));
             }
             states.push(StateMonitorSpec {
                 population: pop.name.clone(),
@@ -257,11 +316,12 @@ impl Loader {
         }
         let mut rates = Vec::new();
         for r in t.tables("rate")? {
+            r.audit(RATE_MONITOR_KEYS)?;
             let (name, _) = r.req_str("population")?;
             self.lookup(&r, "population", true)?;
             let bin = r.quantity_or("bin", Dim::TIME, 1.0)?;
             if bin < run.dt * (1.0 - 1e-9) {
-                return Err(r.table_error(format!("`bin` ({bin} ms) is shorter than dt ({} ms)", run.dt)));
+                return Err(r.field_error("bin", format!("`bin` ({bin} ms) is shorter than dt ({} ms)", run.dt)));
             }
             rates.push(RateMonitorSpec { population: name.to_string(), bin });
             r.finish()?;
@@ -272,35 +332,39 @@ impl Loader {
 
 fn read_run(root: &TableReader) -> Result<RunSpec> {
     let Some(t) = root.opt_table("run")? else {
-        return Err(root.table_error("missing required table `[run]`"));
+        return Err(root.missing("run"));
     };
+    t.audit(&["dt", "duration", "seed", "threads"])?;
     let dt = t.quantity_or("dt", Dim::TIME, 0.1)?;
     if dt <= 0.0 {
-        return Err(t.table_error(format!("`dt` must be positive, got {dt} ms")));
+        return Err(t.field_error("dt", format!("`dt` must be positive, got {dt} ms")));
     }
     let duration = t.req_quantity("duration", Dim::TIME)?;
     if duration < 0.0 {
-        return Err(t.table_error("`duration` must not be negative"));
+        return Err(t.field_error("duration", "`duration` must not be negative"));
     }
     let seed = t.opt_uint("seed")?.unwrap_or(1);
     let threads = t.opt_uint("threads")?.unwrap_or(1) as usize;
     if threads == 0 {
-        return Err(t.table_error("`threads` must be at least 1"));
+        return Err(t.field_error("threads", "`threads` must be at least 1"));
     }
     t.finish()?;
     Ok(RunSpec { dt, duration, seed, threads })
 }
 
-fn read_population(t: &TableReader) -> Result<PopulationSpec> {
+/// A population, and the `init.s_<channel>` keys it sets (key, field path, span).
+fn read_population(t: &TableReader) -> Result<(PopulationSpec, Vec<(String, String, Range<usize>)>)> {
     let (name, _) = t.req_str("name")?;
     let size = t.req_uint("size")? as usize;
     if size == 0 || size > u32::MAX as usize {
-        return Err(t.table_error(format!("`size` must be between 1 and {}", u32::MAX)));
+        return Err(t.field_error("size", format!("`size` must be between 1 and {}", u32::MAX)));
     }
     let (model, model_span) = t.req_str("model")?;
     let params = t.opt_table("params")?;
     let empty = toml::de::DeTable::default();
-    let params = params.unwrap_or_else(|| TableReader::new(t.src, &empty, model_span.clone(), t.field_path("params")));
+    let params = params
+        .unwrap_or_else(|| TableReader::new(t.src, &empty, model_span.clone(), t.field_path("params")))
+        .deferring_missing();
     let neuron = match NeuronParams::read(model, &params) {
         Some(p) => p?,
         None => {
@@ -313,6 +377,7 @@ fn read_population(t: &TableReader) -> Result<PopulationSpec> {
     };
     params.finish()?;
     let mut init = Vec::new();
+    let mut channel_keys = Vec::new();
     if let Some(it) = t.opt_table("init")? {
         for &var in neuron.vars() {
             if let Some(v) = ValueSpec::read(&it, var, if var == "v" { Dim::VOLTAGE } else { var_dim(&neuron, var) })? {
@@ -329,11 +394,12 @@ fn read_population(t: &TableReader) -> Result<PopulationSpec> {
                         .ok_or_else(|| it.error_at(&key, v.span(), "expected a conductance, current or voltage"))
                 })?;
                 init.push((format!("s_{channel}"), spec));
+                channel_keys.push((key.clone(), it.field_path(&key), v.span()));
             }
         }
         it.finish()?;
     }
-    Ok(PopulationSpec { name: name.to_string(), size, neuron, init })
+    Ok((PopulationSpec { name: name.to_string(), size, neuron, init }, channel_keys))
 }
 
 /// Dimension of a neuron state variable other than `v`.
@@ -354,16 +420,16 @@ fn read_source(t: &TableReader, run: &RunSpec) -> Result<SourceSpec> {
             let size = t.req_uint("size")? as usize;
             let rate = t.req_quantity("rate", Dim::RATE)?;
             if rate < 0.0 {
-                return Err(t.table_error("`rate` must not be negative"));
+                return Err(t.field_error("rate", "`rate` must not be negative"));
             }
             if rate * run.dt > 1.0 {
-                return Err(t.table_error(format!("`rate` {} Hz exceeds one spike per step (1/dt)", rate * 1e3)));
+                return Err(t.field_error("rate", format!("`rate` {} Hz exceeds one spike per step (1/dt)", rate * 1e3)));
             }
             (size, SourceKind::Poisson { rate })
         }
         "spike_times" => {
-            let ids = t.opt_uint_list("ids")?.ok_or_else(|| t.table_error("missing required field `ids`"))?;
-            let (items, span) = t.opt_array("times")?.ok_or_else(|| t.table_error("missing required field `times`"))?;
+            let ids = t.opt_uint_list("ids")?.ok_or_else(|| t.missing("ids"))?;
+            let (items, span) = t.opt_array("times")?.ok_or_else(|| t.missing("times"))?;
             let times = items.iter().map(|v| t.quantity_value("times", v, Dim::TIME)).collect::<Result<Vec<_>>>()?;
             if ids.len() != times.len() {
                 return Err(t.error_at("times", span, format!("{} times for {} ids", times.len(), ids.len())));
@@ -383,32 +449,45 @@ fn read_source(t: &TableReader, run: &RunSpec) -> Result<SourceSpec> {
         }
     };
     if size == 0 || size > u32::MAX as usize {
-        return Err(t.table_error("`size` must be at least 1"));
+        return Err(t.field_error("size", format!("`size` must be between 1 and {}", u32::MAX)));
     }
     Ok(SourceSpec { name: name.to_string(), size, kind })
 }
 
 fn check_indices(t: &TableReader, key: &str, ids: &[u64], size: usize) -> Result<()> {
     if let Some(&bad) = ids.iter().find(|&&i| i as usize >= size) {
-        return Err(t.table_error(format!("`{key}` contains index {bad}, but the population has {size} neurons")));
+        return Err(t.field_error(key, format!("`{key}` contains index {bad}, but the population has {size} neurons")));
     }
     Ok(())
 }
 
-fn read_projection(t: &TableReader, index: usize, run: &RunSpec, n_pre: usize, n_post: usize) -> Result<ProjectionSpec> {
+/// Reads projection `index`; also returns the span of its `synapse.name`, if any.
+fn read_projection(
+    t: &TableReader,
+    index: usize,
+    run: &RunSpec,
+    n_pre: usize,
+    n_post: usize,
+    same_population: bool,
+) -> Result<(ProjectionSpec, Option<Range<usize>>)> {
     let name = t.opt_str("name")?.map_or_else(|| format!("projection{index}"), |(n, _)| n.to_string());
     let (pre, _) = t.req_str("pre")?;
     let (post, _) = t.req_str("post")?;
     let (synapse, channel) = read_synapse(t)?;
-    let connect = read_connect(t, n_pre, n_post)?;
-    let weight = ValueSpec::read(t, "weight", synapse.weight_dim())?.ok_or_else(|| t.table_error("missing required field `weight`"))?;
+    let connect = read_connect(t, n_pre, n_post, same_population)?;
+    let weight = ValueSpec::read(t, "weight", synapse.weight_dim())?.ok_or_else(|| t.missing("weight"))?;
     if synapse.is_conductance() && weight.range().0 < 0.0 {
         let span = t.get("weight").map(|v| v.span()).unwrap_or(0..0);
-        return Err(t.error_at("weight", span, "a conductance weight must not be negative (use a reversal potential for inhibition)"));
+        let message = if matches!(weight, ValueSpec::Normal { .. }) {
+            "a conductance weight must not be negative, and a normal distribution reaches negative values: use uniform"
+        } else {
+            "a conductance weight must not be negative (use a reversal potential for inhibition)"
+        };
+        return Err(t.error_at("weight", span, message));
     }
     let delay = ValueSpec::read(t, "delay", Dim::TIME)?.unwrap_or(ValueSpec::Fixed(run.dt));
     let delay_span = t.get("delay").map(|v| v.span()).unwrap_or(0..0);
-    let (low, _) = delay.range();
+    let (low, high) = delay.range();
     if matches!(delay, ValueSpec::Normal { .. }) {
         return Err(t.error_at("delay", delay_span, "delays cannot be drawn from a normal distribution (it reaches negative values): use uniform"));
     }
@@ -418,11 +497,59 @@ fn read_projection(t: &TableReader, index: usize, run: &RunSpec, n_pre: usize, n
     if low < run.dt * (1.0 - 1e-9) {
         return Err(t.error_at("delay", delay_span, format!("delay {low} ms is shorter than dt = {} ms (the minimum delay is one step)", run.dt)));
     }
-    Ok(ProjectionSpec { name, pre: pre.to_string(), post: post.to_string(), connect, weight, delay, synapse, channel })
+    let max_steps = u16::MAX as u32;
+    if crate::connectivity::delay_steps(high, run.dt) > max_steps {
+        return Err(t.error_at(
+            "delay",
+            delay_span,
+            format!("delay {high} ms is longer than the supported {max_steps} steps of dt = {} ms", run.dt),
+        ));
+    }
+    let (channel, name_span) = match channel {
+        Some((n, span)) => (Some(n), Some(span)),
+        None => (None, None),
+    };
+    Ok((ProjectionSpec { name, pre: pre.to_string(), post: post.to_string(), connect, weight, delay, synapse, channel }, name_span))
 }
 
-fn read_synapse(t: &TableReader) -> Result<(SynapseModel, Option<String>)> {
-    let Some(v) = t.get("synapse") else { return Err(t.table_error("missing required field `synapse`")) };
+/// Adds projection `proj` to the channels of its postsynaptic population, as `Network::build`
+/// does, rejecting a synapse name shared by different synapse models.
+fn join_channel(t: &TableReader, list: &mut Vec<ChannelSlot>, proj: &ProjectionSpec, name_span: Option<Range<usize>>) -> Result<()> {
+    let found = list
+        .iter()
+        .position(|c| c.model == proj.synapse && (proj.channel.is_none() || c.name.is_none() || c.name == proj.channel));
+    match found {
+        Some(c) => {
+            if list[c].name.is_none() {
+                list[c].name = proj.channel.clone();
+            }
+        }
+        None => {
+            if let Some(name) = &proj.channel
+                && list.iter().any(|c| c.name.as_deref() == Some(name))
+            {
+                return Err(t.src.error(
+                    name_span.unwrap_or(0..0),
+                    &t.field_path("synapse.name"),
+                    format!(
+                        "the synapse name `{name}` on `{}` is already used by a projection with a different synapse model or parameters",
+                        proj.post
+                    ),
+                ));
+            }
+            list.push(ChannelSlot { model: proj.synapse, name: proj.channel.clone() });
+        }
+    }
+    Ok(())
+}
+
+fn src_error(root: &TableReader, span: Range<usize>, field: &str, message: impl Into<String>) -> EngramError {
+    root.src.error(span, field, message)
+}
+
+/// The synapse model and the channel name (with its span), if named.
+fn read_synapse(t: &TableReader) -> Result<(SynapseModel, Option<(String, Range<usize>)>)> {
+    let Some(v) = t.get("synapse") else { return Err(t.missing("synapse")) };
     if v.get_ref().as_str() == Some("delta") {
         return Ok((SynapseModel::Delta, None));
     }
@@ -430,12 +557,14 @@ fn read_synapse(t: &TableReader) -> Result<(SynapseModel, Option<String>)> {
         return Err(t.error_at("synapse", v.span(), "expected \"delta\" or a table such as { model = \"exp_cond\", tau = \"5 ms\", e_rev = \"0 mV\" }"));
     };
     let s = TableReader::new(t.src, table, v.span(), t.field_path("synapse"));
+    s.audit(SYNAPSE_KEYS)?;
     let (model, model_span) = s.req_str("model")?;
-    let channel = s.opt_str("name")?.map(|(n, _)| n.to_string());
+    let channel = s.opt_str("name")?.map(|(n, span)| (n.to_string(), span));
     let tau = || -> Result<f64> {
         let tau = s.req_quantity("tau", Dim::TIME)?;
         if tau <= 0.0 {
-            return Err(s.table_error("`tau` must be positive"));
+            let span = s.get("tau").map(|v| v.span()).unwrap_or(0..0);
+            return Err(s.error_at("tau", span, format!("`tau` must be positive, got {tau} ms")));
         }
         Ok(tau)
     };
@@ -457,14 +586,17 @@ fn read_synapse(t: &TableReader) -> Result<(SynapseModel, Option<String>)> {
     Ok((model, channel))
 }
 
-fn read_connect(t: &TableReader, n_pre: usize, n_post: usize) -> Result<ConnectRule> {
-    let Some(c) = t.opt_table("connect")? else { return Err(t.table_error("missing required field `connect`")) };
+/// `autapses` (default true) only matters when `pre` and `post` are the same population;
+/// between different populations neuron i of one is no autapse of neuron i of the other.
+fn read_connect(t: &TableReader, n_pre: usize, n_post: usize, same_population: bool) -> Result<ConnectRule> {
+    let Some(c) = t.opt_table("connect")? else { return Err(t.missing("connect")) };
+    c.audit(CONNECT_KEYS)?;
     let (rule, rule_span) = c.req_str("rule")?;
-    let autapses = || c.opt_bool("autapses").map(|a| a.unwrap_or(true));
+    let autapses = || c.opt_bool("autapses").map(|a| a.unwrap_or(true) || !same_population);
     let connect = match rule {
         "all_to_all" => ConnectRule::AllToAll { autapses: autapses()? },
         "fixed_probability" => {
-            let v = c.get("p").ok_or_else(|| c.table_error("missing required field `p`"))?;
+            let v = c.get("p").ok_or_else(|| c.missing("p"))?;
             let p = c.quantity_value("p", v, Dim::DIMENSIONLESS)?;
             if !(0.0..=1.0).contains(&p) {
                 return Err(c.error_at("p", v.span(), format!("probability {p} is outside [0, 1]")));
@@ -473,22 +605,28 @@ fn read_connect(t: &TableReader, n_pre: usize, n_post: usize) -> Result<ConnectR
         }
         "fixed_in_degree" => {
             let k = c.req_uint("k")? as usize;
+            let span = c.get("k").map(|v| v.span()).unwrap_or(0..0);
             if k > n_pre {
-                return Err(c.table_error(format!("in-degree {k} exceeds the {n_pre} presynaptic neurons")));
+                return Err(c.error_at("k", span, format!("in-degree {k} exceeds the {n_pre} presynaptic neurons")));
             }
-            ConnectRule::FixedInDegree { k, autapses: autapses()? }
+            let autapses = autapses()?;
+            if !autapses && n_pre < 2 && k > 0 {
+                return Err(c.error_at("k", span, "without autapses a population of one neuron has no presynaptic partner"));
+            }
+            ConnectRule::FixedInDegree { k, autapses }
         }
         "one_to_one" => {
             if n_pre != n_post {
-                return Err(c.table_error(format!("one_to_one needs equal sizes, got {n_pre} and {n_post}")));
+                return Err(c.error_at("rule", rule_span, format!("one_to_one needs equal sizes, got {n_pre} and {n_post}")));
             }
             ConnectRule::OneToOne
         }
         "explicit" => {
-            let pre = c.opt_uint_list("pre")?.ok_or_else(|| c.table_error("missing required field `pre`"))?;
-            let post = c.opt_uint_list("post")?.ok_or_else(|| c.table_error("missing required field `post`"))?;
+            let pre = c.opt_uint_list("pre")?.ok_or_else(|| c.missing("pre"))?;
+            let post = c.opt_uint_list("post")?.ok_or_else(|| c.missing("post"))?;
             if pre.len() != post.len() {
-                return Err(c.table_error(format!("`pre` has {} entries but `post` has {}", pre.len(), post.len())));
+                let span = c.get("post").map(|v| v.span()).unwrap_or(0..0);
+                return Err(c.error_at("post", span, format!("`pre` has {} entries but `post` has {}", pre.len(), post.len())));
             }
             check_indices(&c, "pre", &pre, n_pre)?;
             check_indices(&c, "post", &post, n_post)?;
@@ -519,7 +657,7 @@ fn read_current(t: &TableReader, n_target: usize) -> Result<CurrentSpec> {
     let start = t.quantity_or("start", Dim::TIME, 0.0)?;
     let stop = t.quantity_or("stop", Dim::TIME, f64::INFINITY)?;
     if start < 0.0 || stop < start {
-        return Err(t.table_error(format!("need 0 <= start <= stop, got start {start} ms, stop {stop} ms")));
+        return Err(t.field_error(if start < 0.0 { "start" } else { "stop" }, format!("need 0 <= start <= stop, got start {start} ms, stop {stop} ms")));
     }
     Ok(CurrentSpec {
         target: target.to_string(),

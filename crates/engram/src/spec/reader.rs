@@ -45,11 +45,49 @@ pub struct TableReader<'s, 'i> {
     span: Range<usize>,
     path: String,
     asked: RefCell<Vec<String>>,
+    /// When set, a missing required field is recorded instead of failing (see `deferring_missing`).
+    deferred: Option<RefCell<Vec<String>>>,
 }
 
 impl<'s, 'i> TableReader<'s, 'i> {
     pub fn new(src: &'s Source<'s>, table: &'s DeTable<'i>, span: Range<usize>, path: String) -> Self {
-        TableReader { src, table, span, path, asked: RefCell::new(Vec::new()) }
+        TableReader { src, table, span, path, asked: RefCell::new(Vec::new()), deferred: None }
+    }
+
+    /// A reader whose required quantities, when absent, read as a placeholder (1.0) and are
+    /// reported later by `finish`, after unknown keys. Used for the model-dependent `params`
+    /// table, whose reader would otherwise stop at the first missing field before it has asked
+    /// for the others, so that a misspelt required field (`tau_mm`) is reported as the unknown
+    /// field it is rather than as a missing `tau_m`.
+    pub fn deferring_missing(mut self) -> Self {
+        self.deferred = Some(RefCell::new(Vec::new()));
+        self
+    }
+
+    /// Rejects keys outside `known` now, before any field is read, so that a misspelt field is
+    /// reported as such rather than as the required field it was meant to be. `finish` still
+    /// rejects keys that are known to the table but not used by its variant (e.g. `k` with
+    /// `rule = "fixed_probability"`).
+    pub fn audit(&self, known: &[&str]) -> Result<()> {
+        for (key, _) in self.table.iter() {
+            let k = key.get_ref().as_ref();
+            if !known.contains(&k) {
+                return Err(self.unknown_field(k, key.span(), known.iter().copied()));
+            }
+        }
+        Ok(())
+    }
+
+    fn unknown_field<'k>(&self, key: &str, span: Range<usize>, known: impl Iterator<Item = &'k str>) -> EngramError {
+        let mut known: Vec<&str> = known.collect();
+        known.sort_unstable();
+        known.dedup();
+        let hint = match closest(key, &known) {
+            Some(k) => format!(" (did you mean `{k}`?)"),
+            None => String::new(),
+        };
+        let expected = if known.is_empty() { "this table takes no fields".to_string() } else { format!("expected one of: {}", known.join(", ")) };
+        self.error_at(key, span, format!("unknown field `{key}`{hint}; {expected}"))
     }
 
     pub fn path(&self) -> &str {
@@ -68,13 +106,33 @@ impl<'s, 'i> TableReader<'s, 'i> {
         self.src.error(span, &self.field_path(key), message)
     }
 
+    /// An error about field `key`, located at its value (at the table when it is absent).
+    pub fn field_error(&self, key: &str, message: impl Into<String>) -> EngramError {
+        let span = self.table.get(key).map_or_else(|| self.span.clone(), |v| v.span());
+        self.src.error(span, &self.field_path(key), message)
+    }
+
     pub fn get(&self, key: &str) -> Option<&'s Value<'i>> {
         self.asked.borrow_mut().push(key.to_string());
         self.table.get(key)
     }
 
-    fn missing(&self, key: &str) -> EngramError {
-        self.table_error(format!("missing required field `{key}`"))
+    /// The error for a required field that is absent: located at the table, naming the field.
+    pub fn missing(&self, key: &str) -> EngramError {
+        let what = if self.path.is_empty() { "table" } else { "field" };
+        let shown = if self.path.is_empty() { format!("[{key}]") } else { key.to_string() };
+        self.src.error(self.span.clone(), &self.field_path(key), format!("missing required {what} `{shown}`"))
+    }
+
+    /// `Err(missing)`, or in deferring mode the placeholder, with the key recorded.
+    fn absent<T>(&self, key: &str, placeholder: T) -> Result<T> {
+        match &self.deferred {
+            Some(list) => {
+                list.borrow_mut().push(key.to_string());
+                Ok(placeholder)
+            }
+            None => Err(self.missing(key)),
+        }
     }
 
     /// All keys of the table, in file order.
@@ -130,7 +188,10 @@ impl<'s, 'i> TableReader<'s, 'i> {
     }
 
     pub fn req_quantity(&self, key: &str, dim: Dim) -> Result<f64> {
-        self.opt_quantity(key, dim)?.ok_or_else(|| self.missing(key))
+        match self.opt_quantity(key, dim)? {
+            Some(x) => Ok(x),
+            None => self.absent(key, 1.0),
+        }
     }
 
     pub fn quantity_or(&self, key: &str, dim: Dim, default: f64) -> Result<f64> {
@@ -216,22 +277,120 @@ impl<'s, 'i> TableReader<'s, 'i> {
             .map(Some)
     }
 
-    /// Rejects keys that no reader asked for.
+    /// Rejects keys that no reader asked for, then (in deferring mode) reports the first
+    /// required field that was absent.
     pub fn finish(self) -> Result<()> {
         let asked = self.asked.borrow();
         for (key, _) in self.table.iter() {
             if !asked.iter().any(|a| a == key.get_ref().as_ref()) {
-                let mut known: Vec<&str> = asked.iter().map(String::as_str).collect();
-                known.sort_unstable();
-                known.dedup();
-                return Err(self.error_at(
-                    key.get_ref(),
-                    key.span(),
-                    format!("unknown field `{}` (expected one of: {})", key.get_ref(), known.join(", ")),
-                ));
+                return Err(self.unknown_field(key.get_ref(), key.span(), asked.iter().map(String::as_str)));
             }
         }
+        if let Some(first) = self.deferred.as_ref().and_then(|d| d.borrow().first().cloned()) {
+            return Err(self.missing(&first));
+        }
         Ok(())
+    }
+}
+
+/// The known name closest to `key` by edit distance, if it is plausibly a misspelling.
+fn closest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+    let limit = if key.chars().count() <= 3 { 1 } else { 2 };
+    known
+        .iter()
+        .map(|k| (edit_distance(key, k), *k))
+        .filter(|&(d, _)| d <= limit)
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance, with an adjacent transposition counted as one edit.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.to_lowercase().chars().collect();
+    let b: Vec<char> = b.to_lowercase().chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// Best-effort dotted path of the field at byte `offset` of a TOML text that failed to parse:
+/// the enclosing `[table]` / `[[array]]` header (arrays indexed by count) and the key on the
+/// offending line. Empty when nothing can be said.
+pub fn field_at(text: &str, offset: usize) -> String {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut path = String::new();
+    let index_path = |name: &str, counts: &[(String, usize)]| -> String {
+        // Insert the index of the latest element after each prefix that names an array.
+        let mut out = String::new();
+        let mut prefix = String::new();
+        for part in name.split('.').map(|p| p.trim().trim_matches('"')) {
+            if !prefix.is_empty() {
+                prefix.push('.');
+                out.push('.');
+            }
+            prefix.push_str(part);
+            out.push_str(part);
+            if let Some((_, n)) = counts.iter().find(|(k, _)| *k == prefix) {
+                out.push_str(&format!("[{}]", n.saturating_sub(1)));
+            }
+        }
+        out
+    };
+    for line in text[..line_start].lines() {
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix("[[") {
+            let Some(end) = rest.find("]]") else { continue };
+            let name = rest[..end].trim().to_string();
+            let normalized: String = name.split('.').map(|p| p.trim().trim_matches('"')).collect::<Vec<_>>().join(".");
+            match counts.iter_mut().find(|(k, _)| *k == normalized) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((normalized, 1)),
+            }
+            path = index_path(&name, &counts);
+        } else if let Some(rest) = t.strip_prefix('[') {
+            let Some(end) = rest.find(']') else { continue };
+            path = index_path(&rest[..end], &counts);
+        }
+    }
+    let line = text[line_start..line_end].trim();
+    if let Some(header) = line.strip_prefix('[') {
+        // A broken header: name the table it tried to open.
+        let name = header.trim_start_matches('[').split(']').next().unwrap_or("").trim();
+        if !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.') {
+            return index_path(name, &counts);
+        }
+    }
+    let key = if line.starts_with('[') || line.starts_with('#') {
+        None
+    } else {
+        line.split_once('=').map(|(k, _)| k.trim()).filter(|k| {
+            !k.is_empty() && k.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.' || c == '"' || c == ' ')
+        })
+    };
+    match key {
+        Some(k) => {
+            let k: String = k.split('.').map(|p| p.trim().trim_matches('"')).collect::<Vec<_>>().join(".");
+            if path.is_empty() { k } else { format!("{path}.{k}") }
+        }
+        None => path,
     }
 }
 

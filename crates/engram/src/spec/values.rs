@@ -58,6 +58,7 @@ impl ValueSpec {
             return r.quantity_value(key, v, dim).map(ValueSpec::Fixed);
         };
         let dist = TableReader::new(r.src, table, v.span(), r.field_path(key));
+        dist.audit(&["normal", "uniform"])?;
         let pair = |name: &str| -> Result<Option<(f64, f64)>> {
             let Some((items, span)) = dist.opt_array(name)? else { return Ok(None) };
             if items.len() != 2 {
@@ -67,12 +68,12 @@ impl ValueSpec {
         };
         let spec = if let Some((mean, sd)) = pair("normal")? {
             if sd < 0.0 {
-                return Err(dist.table_error("the standard deviation of `normal` must not be negative"));
+                return Err(dist.field_error("normal", "the standard deviation of `normal` must not be negative"));
             }
             ValueSpec::Normal { mean, sd }
         } else if let Some((low, high)) = pair("uniform")? {
             if high < low {
-                return Err(dist.table_error("`uniform` needs low <= high"));
+                return Err(dist.field_error("uniform", "`uniform` needs low <= high"));
             }
             ValueSpec::Uniform { low, high }
         } else {
