@@ -245,19 +245,37 @@ fn inject(pop: &mut PopulationShard, step: u64) {
     }
 }
 
+/// Neurons are advanced in blocks small enough that a block's synaptic sums, state and
+/// input stay in the L1 cache between the channel pass and the neuron pass.
+const BLOCK: usize = 256;
+
 fn update(pop: &mut PopulationShard, step: u64, spikes: &mut Vec<u32>) {
-    pop.syn_a.fill(0.0);
-    if pop.conductance {
-        pop.syn_b.fill(0.0);
+    let n = pop.len();
+    let mut lo = 0;
+    while lo < n {
+        let hi = (lo + BLOCK).min(n);
+        let a = &mut pop.syn_a[lo..hi];
+        let b = &mut pop.syn_b[lo..hi];
+        let jumps = &mut pop.v_jump[lo..hi];
+        a.fill(0.0);
+        if pop.conductance {
+            b.fill(0.0);
+        }
+        if pop.jumps {
+            jumps.fill(0.0);
+        }
+        for ch in &mut pop.channels {
+            ch.advance(step, lo..hi, a, b, jumps);
+        }
+        let input = StepInput::new(a, b, &pop.i_ext[lo..hi], jumps, pop.conductance, pop.jumps);
+        let mut vars: Vec<&mut [f64]> = pop.vars.iter_mut().map(|v| &mut v[lo..hi]).collect();
+        let before = spikes.len();
+        pop.consts.step(&mut vars, &mut pop.refractory[lo..hi], &input, spikes);
+        for s in &mut spikes[before..] {
+            *s += lo as u32;
+        }
+        lo = hi;
     }
-    if pop.jumps {
-        pop.v_jump.fill(0.0);
-    }
-    for ch in &mut pop.channels {
-        ch.advance(step, &mut pop.syn_a, &mut pop.syn_b, &mut pop.v_jump);
-    }
-    let input = StepInput::new(&pop.syn_a, &pop.syn_b, &pop.i_ext, &pop.v_jump, pop.conductance, pop.jumps);
-    pop.consts.step(&mut pop.vars, &mut pop.refractory, &input, spikes);
 }
 
 fn emit(start: usize, len: usize, kind: &mut LocalSource, step: u64, out: &mut Vec<u32>) {

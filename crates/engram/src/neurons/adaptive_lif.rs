@@ -108,7 +108,7 @@ pub struct AdaptiveLifConsts {
     th_decay: f64,
 }
 
-pub fn step(c: &AdaptiveLifConsts, vars: &mut [Vec<f64>], refractory: &mut [u32], input: &StepInput, spikes: &mut Vec<u32>) {
+pub fn step(c: &AdaptiveLifConsts, vars: &mut [&mut [f64]], refractory: &mut [u32], input: &StepInput, spikes: &mut Vec<u32>) {
     let [v, w, th] = vars else { unreachable!("adaptive LIF state is [v, w, th]") };
     for i in 0..v.len() {
         let v_old = v[i];
@@ -165,9 +165,9 @@ mod tests {
         // A jump of 10 mV forces a spike regardless of the current threshold.
         let kick = [10.0];
         let forced = StepInput::new(&zero, &zero, &zero, &kick, false, true);
-        step(&c, &mut vars, &mut refr, &forced, &mut spikes);
+        step(&c, &mut crate::neurons::views(&mut vars), &mut refr, &forced, &mut spikes);
         assert!((vars[2][0] - 0.1).abs() < 1e-12);
-        step(&c, &mut vars, &mut refr, &forced, &mut spikes);
+        step(&c, &mut crate::neurons::views(&mut vars), &mut refr, &forced, &mut spikes);
         assert_eq!(spikes, vec![0, 0]);
         assert!((c.v_th + vars[2][0] - 1.19).abs() < 1e-12, "A_2 = {}", c.v_th + vars[2][0]);
     }
@@ -194,7 +194,7 @@ mod tests {
         let zero = [0.0];
         let input = StepInput::current_only(&zero, &zero);
         for _ in 0..1000 {
-            step(&c, &mut vars, &mut refr, &input, &mut Vec::new());
+            step(&c, &mut crate::neurons::views(&mut vars), &mut refr, &input, &mut Vec::new());
         }
         let expected = 0.05 * (-100.0f64 / 100.0).exp();
         assert!((vars[1][0] - expected).abs() < 1e-12);

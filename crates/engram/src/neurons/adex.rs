@@ -82,7 +82,7 @@ pub struct AdexConsts {
     ref_steps: u32,
 }
 
-pub fn step(c: &AdexConsts, vars: &mut [Vec<f64>], refractory: &mut [u32], input: &StepInput, spikes: &mut Vec<u32>) {
+pub fn step(c: &AdexConsts, vars: &mut [&mut [f64]], refractory: &mut [u32], input: &StepInput, spikes: &mut Vec<u32>) {
     let p = &c.p;
     let [v, w] = vars else { unreachable!("AdEx state is [v, w]") };
     for i in 0..v.len() {

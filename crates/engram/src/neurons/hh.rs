@@ -138,7 +138,7 @@ pub struct HhConsts {
     ref_steps: u32,
 }
 
-pub fn step(c: &HhConsts, vars: &mut [Vec<f64>], refractory: &mut [u32], input: &StepInput, spikes: &mut Vec<u32>) {
+pub fn step(c: &HhConsts, vars: &mut [&mut [f64]], refractory: &mut [u32], input: &StepInput, spikes: &mut Vec<u32>) {
     let p = &c.p;
     let [v, m, h, n] = vars else { unreachable!("HH state is [v, m, h, n]") };
     for i in 0..v.len() {

@@ -96,7 +96,7 @@ fn dv(v: f64, u: f64, i: f64) -> f64 {
     0.04 * v * v + 5.0 * v + 140.0 - u + i
 }
 
-pub fn step(c: &IzhikevichConsts, vars: &mut [Vec<f64>], refractory: &mut [u32], input: &StepInput, spikes: &mut Vec<u32>) {
+pub fn step(c: &IzhikevichConsts, vars: &mut [&mut [f64]], refractory: &mut [u32], input: &StepInput, spikes: &mut Vec<u32>) {
     let [v, u] = vars else { unreachable!("Izhikevich state is [v, u]") };
     for i in 0..v.len() {
         if super::hold_refractory(&mut refractory[i]) {

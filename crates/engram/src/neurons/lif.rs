@@ -94,7 +94,7 @@ pub struct LifConsts {
 }
 
 /// Advances every neuron by one step; pushes local indices of spiking neurons.
-pub fn step(c: &LifConsts, vars: &mut [Vec<f64>], refractory: &mut [u32], input: &StepInput, spikes: &mut Vec<u32>) {
+pub fn step(c: &LifConsts, vars: &mut [&mut [f64]], refractory: &mut [u32], input: &StepInput, spikes: &mut Vec<u32>) {
     let [v] = vars else { unreachable!("LIF state is [v]") };
     let reset = (c.v_th, c.v_reset, c.ref_steps);
     // One loop per integration mode, so that each vectorises.
@@ -144,7 +144,7 @@ mod tests {
             let input = StepInput::current_only(&zero, &zero);
             let steps = (50.0 / dt).round() as usize;
             for _ in 0..steps {
-                step(&c, &mut vars, &mut refr, &input, &mut Vec::new());
+                step(&c, &mut crate::neurons::views(&mut vars), &mut refr, &input, &mut Vec::new());
             }
             let analytic = -65.0 + 10.0 * (-50.0f64 / 10.0).exp();
             assert!((vars[0][0] - analytic).abs() < 1e-12, "dt {dt}: {} vs {analytic}", vars[0][0]);
@@ -160,13 +160,13 @@ mod tests {
         let zero = [0.0];
         let input = StepInput::current_only(&zero, &drive);
         let mut spikes = Vec::new();
-        step(&c, &mut vars, &mut refr, &input, &mut spikes);
+        step(&c, &mut crate::neurons::views(&mut vars), &mut refr, &input, &mut spikes);
         assert_eq!(spikes, vec![0]);
         for _ in 0..19 {
-            step(&c, &mut vars, &mut refr, &input, &mut spikes);
+            step(&c, &mut crate::neurons::views(&mut vars), &mut refr, &input, &mut spikes);
             assert_eq!(vars[0][0], -65.0);
         }
-        step(&c, &mut vars, &mut refr, &input, &mut spikes);
+        step(&c, &mut crate::neurons::views(&mut vars), &mut refr, &input, &mut spikes);
         assert!(vars[0][0] > -65.0, "integration resumes t_ref after the spike");
     }
 }

@@ -169,6 +169,11 @@ pub(crate) fn threshold_loop(
     }
 }
 
+/// Borrowed views of owned state columns, as the kernels take them.
+pub fn views(columns: &mut [Vec<f64>]) -> Vec<&mut [f64]> {
+    columns.iter_mut().map(|c| c.as_mut_slice()).collect()
+}
+
 /// Parameters of any neuron model, as written in the model file.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "model", rename_all = "snake_case")]
@@ -240,7 +245,7 @@ impl NeuronParams {
 impl NeuronConsts {
     /// One step of a population: integrate, threshold, reset. Local spiking indices are
     /// appended to `spikes` in increasing order.
-    pub fn step(&self, vars: &mut [Vec<f64>], refractory: &mut [u32], input: &StepInput, spikes: &mut Vec<u32>) {
+    pub fn step(&self, vars: &mut [&mut [f64]], refractory: &mut [u32], input: &StepInput, spikes: &mut Vec<u32>) {
         match self {
             NeuronConsts::Lif(c) => lif::step(c, vars, refractory, input, spikes),
             NeuronConsts::AdaptiveLif(c) => adaptive_lif::step(c, vars, refractory, input, spikes),

@@ -142,10 +142,12 @@ impl Channel {
     /// Takes the events due at `step` from the ring buffer, adds the channel's current
     /// `a - b V` at the start of the step to the accumulators (delta channels add their
     /// voltage jumps to `jumps`), then advances the channel state by one step.
-    pub fn advance(&mut self, step: u64, a: &mut [f64], b: &mut [f64], jumps: &mut [f64]) {
+    /// Works on the neurons `range` of the block; the accumulators cover that range.
+    pub fn advance(&mut self, step: u64, range: std::ops::Range<usize>, a: &mut [f64], b: &mut [f64], jumps: &mut [f64]) {
         let n = self.s.len();
         let slot = (step % self.slots as u64) as usize;
-        let row = &mut self.ring[slot * n..(slot + 1) * n];
+        let row = &mut self.ring[slot * n + range.start..slot * n + range.end];
+        let s_block = &mut self.s[range.clone()];
         let c = &self.consts;
         let p = c.decay;
         match (c.kernel, c.e_rev) {
@@ -156,7 +158,7 @@ impl Channel {
                 }
             }
             (Kernel::Exp, None) => {
-                for ((s, r), a) in self.s.iter_mut().zip(row.iter_mut()).zip(a.iter_mut()) {
+                for ((s, r), a) in s_block.iter_mut().zip(row.iter_mut()).zip(a.iter_mut()) {
                     let g = *s + *r;
                     *r = 0.0;
                     *a += g;
@@ -164,7 +166,7 @@ impl Channel {
                 }
             }
             (Kernel::Exp, Some(e)) => {
-                for (((s, r), a), b) in self.s.iter_mut().zip(row.iter_mut()).zip(a.iter_mut()).zip(b.iter_mut()) {
+                for (((s, r), a), b) in s_block.iter_mut().zip(row.iter_mut()).zip(a.iter_mut()).zip(b.iter_mut()) {
                     let g = *s + *r;
                     *r = 0.0;
                     *a += g * e;
@@ -176,7 +178,8 @@ impl Channel {
                 let (dt, scale) = (c.dt, c.jump_scale);
                 let e = e_rev.unwrap_or(0.0);
                 let cond = e_rev.is_some();
-                for (i, ((s, x), r)) in self.s.iter_mut().zip(self.x.iter_mut()).zip(row.iter_mut()).enumerate() {
+                let x_block = &mut self.x[range];
+                for (i, ((s, x), r)) in s_block.iter_mut().zip(x_block.iter_mut()).zip(row.iter_mut()).enumerate() {
                     let xi = *x + *r * scale;
                     *r = 0.0;
                     if cond {
@@ -203,7 +206,7 @@ mod tests {
         let mut out = Vec::new();
         for step in 0..steps {
             let (mut a, mut b, mut jumps) = ([0.0], [0.0], [0.0]);
-            ch.advance(step as u64, &mut a, &mut b, &mut jumps);
+            ch.advance(step as u64, 0..1, &mut a, &mut b, &mut jumps);
             out.push(a[0]);
         }
         out
@@ -235,7 +238,7 @@ mod tests {
         let mut ch = Channel::new(ChannelConsts::lower(&SynapseModel::ExpCond { tau: 5.0, e_rev: -80.0 }, 0.1), 1, 1);
         ch.ring_parts().0[0] = 0.5;
         let (mut a, mut b, mut jumps) = ([0.0], [0.0], [0.0]);
-        ch.advance(0, &mut a, &mut b, &mut jumps);
+        ch.advance(0, 0..1, &mut a, &mut b, &mut jumps);
         assert_eq!((a[0], b[0]), (-40.0, 0.5));
     }
 }
