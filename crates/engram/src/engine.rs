@@ -9,7 +9,7 @@
 //! bit-identical whatever the thread count.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Condvar, Mutex, RwLock};
 use std::time::Instant;
 
 use crate::network::{Delays, LocalSource, Network, PopulationShard, Shard};
@@ -54,18 +54,23 @@ pub struct RunResult {
     pub n_steps: u64,
 }
 
-/// A sense-counting spin barrier: a step is a few microseconds, far below the cost of
-/// parking threads, so waiting threads spin (yielding after a while, for oversubscribed
-/// machines).
-struct SpinBarrier {
+/// A barrier that spins first and then blocks: a step takes microseconds, far below the
+/// cost of parking threads, so waiting threads spin for a while; on an oversubscribed
+/// machine, where the thread being waited for may not be running, they sleep on a condvar
+/// instead of burning the core it needs.
+struct StepBarrier {
     arrived: AtomicUsize,
     generation: AtomicUsize,
     n: usize,
+    lock: Mutex<()>,
+    wake: Condvar,
 }
 
-impl SpinBarrier {
+impl StepBarrier {
+    const SPINS: u32 = 4_000;
+
     fn new(n: usize) -> Self {
-        SpinBarrier { arrived: AtomicUsize::new(0), generation: AtomicUsize::new(0), n }
+        StepBarrier { arrived: AtomicUsize::new(0), generation: AtomicUsize::new(0), n, lock: Mutex::new(()), wake: Condvar::new() }
     }
 
     fn wait(&self) {
@@ -75,17 +80,20 @@ impl SpinBarrier {
         let generation = self.generation.load(Ordering::Acquire);
         if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.n {
             self.arrived.store(0, Ordering::Relaxed);
+            let _guard = self.lock.lock().expect("barrier lock");
             self.generation.fetch_add(1, Ordering::Release);
-        } else {
-            let mut spins = 0u32;
-            while self.generation.load(Ordering::Acquire) == generation {
-                spins += 1;
-                if spins < 20_000 {
-                    std::hint::spin_loop();
-                } else {
-                    std::thread::yield_now();
-                }
+            self.wake.notify_all();
+            return;
+        }
+        for _ in 0..Self::SPINS {
+            if self.generation.load(Ordering::Acquire) != generation {
+                return;
             }
+            std::hint::spin_loop();
+        }
+        let mut guard = self.lock.lock().expect("barrier lock");
+        while self.generation.load(Ordering::Acquire) == generation {
+            guard = self.wake.wait(guard).expect("barrier lock");
         }
     }
 }
@@ -94,7 +102,7 @@ impl SpinBarrier {
 struct Exchange {
     /// `published[shard][parity][group]`: population indices that spiked.
     published: Vec<[RwLock<Vec<Vec<u32>>>; 2]>,
-    barrier: SpinBarrier,
+    barrier: StepBarrier,
 }
 
 /// A state monitor's share of one shard.
@@ -122,7 +130,7 @@ pub fn run(net: &mut Network, progress: Option<Progress>) -> RunResult {
     let n_groups = net.groups.len();
     let exchange = Exchange {
         published: (0..k).map(|_| [RwLock::new(vec![Vec::new(); n_groups]), RwLock::new(vec![Vec::new(); n_groups])]).collect(),
-        barrier: SpinBarrier::new(k),
+        barrier: StepBarrier::new(k),
     };
     let monitors = state_monitors(net);
     let n_steps = net.n_steps;

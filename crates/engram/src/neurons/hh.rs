@@ -90,11 +90,14 @@ impl HhParams {
         HhConsts { p: self.clone(), dt, ref_steps: super::refractory_steps(self.t_ref, dt) }
     }
 
-    /// Gates start at their steady state for the initial potential.
+    /// Without `init`, V starts at rest: -65 mV for the classic cell (whose E_L of
+    /// -54.387 mV is not its resting potential), E_L for Traub-Miles. Gates start at their
+    /// steady state for the initial potential.
     pub fn initial(&self, var: &str, v: f64) -> f64 {
         let rates = self.rates(v);
         let steady = |(a, b): (f64, f64)| a / (a + b);
         match var {
+            "v" if self.kinetics == Kinetics::Classic => -65.0,
             "v" => self.e_l,
             "m" => steady(rates[0]),
             "h" => steady(rates[1]),

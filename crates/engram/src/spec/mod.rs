@@ -15,7 +15,7 @@ use crate::error::{EngramError, Result};
 use crate::neurons::{self, NeuronParams};
 use crate::synapses::{self, SynapseModel};
 use crate::units::Dim;
-use reader::{Source, TableReader};
+use reader::{Source, SpannedName, TableReader};
 pub use values::ValueSpec;
 
 #[derive(Debug, Clone, Serialize)]
@@ -165,7 +165,7 @@ struct Loader {
     names: HashMap<String, Entity>,
     /// Per population: the `init.s_<channel>` keys with the path and span of each, checked
     /// against the synapse channels once the projections are read.
-    init_spans: Vec<Vec<(String, String, Range<usize>)>>,
+    init_spans: Vec<Vec<ChannelInit>>,
 }
 
 /// A synapse channel on a postsynaptic population, formed as the engine forms them
@@ -352,8 +352,11 @@ fn read_run(root: &TableReader) -> Result<RunSpec> {
     Ok(RunSpec { dt, duration, seed, threads })
 }
 
-/// A population, and the `init.s_<channel>` keys it sets (key, field path, span).
-fn read_population(t: &TableReader) -> Result<(PopulationSpec, Vec<(String, String, Range<usize>)>)> {
+/// An `init.s_<channel>` key of a population: the key, its field path and its span.
+type ChannelInit = (String, String, Range<usize>);
+
+/// A population, and the `init.s_<channel>` keys it sets.
+fn read_population(t: &TableReader) -> Result<(PopulationSpec, Vec<ChannelInit>)> {
     let (name, _) = t.req_str("name")?;
     let size = t.req_uint("size")? as usize;
     if size == 0 || size > u32::MAX as usize {
@@ -548,7 +551,7 @@ fn src_error(root: &TableReader, span: Range<usize>, field: &str, message: impl 
 }
 
 /// The synapse model and the channel name (with its span), if named.
-fn read_synapse(t: &TableReader) -> Result<(SynapseModel, Option<(String, Range<usize>)>)> {
+fn read_synapse(t: &TableReader) -> Result<(SynapseModel, Option<SpannedName>)> {
     let Some(v) = t.get("synapse") else { return Err(t.missing("synapse")) };
     if v.get_ref().as_str() == Some("delta") {
         return Ok((SynapseModel::Delta, None));

@@ -35,6 +35,9 @@ impl Source<'_> {
     }
 }
 
+/// A string and where it was written.
+pub type SpannedName = (String, Range<usize>);
+
 /// A numeric value as written: a quantity string, or a number.
 pub type Value<'i> = Spanned<DeValue<'i>>;
 
@@ -255,7 +258,7 @@ impl<'s, 'i> TableReader<'s, 'i> {
     }
 
     /// An array of strings.
-    pub fn opt_str_list(&self, key: &str) -> Result<Option<Vec<(String, Range<usize>)>>> {
+    pub fn opt_str_list(&self, key: &str) -> Result<Option<Vec<SpannedName>>> {
         let Some((items, _)) = self.opt_array(key)? else { return Ok(None) };
         items
             .iter()
@@ -312,8 +315,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
@@ -407,5 +410,36 @@ pub fn value_f64(v: &Value<'_>) -> Option<f64> {
         DeValue::Integer(i) => i.as_str().replace('_', "").parse::<i64>().ok().map(|x| x as f64),
         DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of_line(text: &str, line: usize) -> String {
+        let offset: usize = text.split_inclusive('\n').take(line - 1).map(str::len).sum();
+        field_at(text, offset + 2)
+    }
+
+    #[test]
+    fn syntax_error_fields_follow_tables_and_arrays() {
+        let text = "[run]\ndt = x\n[[populations]]\nname = \"a\"\n[[populations]]\nsize = = 3\n[populations.params]\nc_m = 1 pF\n[monitors]\n[[monitors.state]]\nevery = ?\n";
+        assert_eq!(field_of_line(text, 2), "run.dt");
+        assert_eq!(field_of_line(text, 4), "populations[0].name");
+        assert_eq!(field_of_line(text, 6), "populations[1].size");
+        assert_eq!(field_of_line(text, 8), "populations[1].params.c_m");
+        assert_eq!(field_of_line(text, 11), "monitors.state[0].every");
+        assert_eq!(field_of_line("[[projections]\n", 1), "projections");
+        assert_eq!(field_of_line("= 3\n", 1), "");
+    }
+
+    #[test]
+    fn misspellings_are_matched_to_known_names() {
+        assert_eq!(closest("tau_mm", &["c_m", "tau_m", "tau_w"]), Some("tau_m"));
+        assert_eq!(closest("wieght", &["weight", "delay"]), Some("weight"));
+        assert_eq!(closest("gain", &["c_m", "tau_m"]), None);
+        assert_eq!(closest("x", &["a", "bb"]), Some("a"));
+        assert_eq!(edit_distance("pre", "post"), 3);
     }
 }

@@ -1,0 +1,472 @@
+//! Malformed model files: the `engram` binary must exit with status 2, name the file, the
+//! line and the dotted field in its message, and leave no output behind. Also: a failing run
+//! leaves an earlier good output untouched, and a good run writes every output file with the
+//! summary fields and the command-line overrides.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tempfile::TempDir;
+
+/// A small valid model. Line numbers matter: the cases below replace single lines (keeping
+/// the count) and assert the line the error points at.
+const BASE: &str = r#"# bad-input test model
+[run]
+dt = "0.1 ms"
+duration = "20 ms"
+seed = 3
+
+[[populations]]
+name = "exc"
+size = 4
+model = "lif"
+params = { c_m = "200 pF", tau_m = "20 ms", e_l = "-60 mV", v_th = "-50 mV", v_reset = "-60 mV", t_ref = "2 ms", i_e = "300 pA" }
+
+[[populations]]
+name = "inh"
+size = 2
+model = "lif"
+[populations.params]
+c_m = "200 pF"
+tau_m = "20 ms"
+e_l = "-60 mV"
+v_th = "-50 mV"
+v_reset = "-60 mV"
+t_ref = "2 ms"
+
+[[projections]]
+pre = "exc"
+post = "inh"
+connect = { rule = "fixed_probability", p = 0.5 }
+synapse = { model = "exp_cond", tau = "5 ms", e_rev = "0 mV", name = "exc" }
+weight = "1 nS"
+delay = "1 ms"
+
+[[projections]]
+pre = "inh"
+post = "exc"
+connect = { rule = "all_to_all" }
+synapse = { model = "exp_cond", tau = "10 ms", e_rev = "-80 mV", name = "inh" }
+weight = "2 nS"
+delay = "0.5 ms"
+
+[monitors]
+spikes = ["exc", "inh"]
+state = [{ population = "exc", variables = ["v"], neurons = [0, 1], every = "0.1 ms" }]
+"#;
+
+fn engram() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_engram"))
+}
+
+/// `BASE` with line `line` (1-based) replaced by `text`.
+fn with_line(line: usize, text: &str) -> String {
+    let mut lines: Vec<&str> = BASE.lines().collect();
+    assert!(line >= 1 && line <= lines.len(), "line {line} is outside the base model");
+    lines[line - 1] = text;
+    lines.join("\n") + "\n"
+}
+
+/// Checks that `BASE` has `expected` on line `line`, so that a case edits what it means to.
+fn base_line(line: usize, expected: &str) {
+    assert_eq!(BASE.lines().nth(line - 1), Some(expected), "BASE line {line} changed; update the test cases");
+}
+
+struct Failure {
+    code: Option<i32>,
+    stderr: String,
+    model: PathBuf,
+    out: PathBuf,
+    dir: TempDir,
+}
+
+fn write_model(dir: &Path, text: &str) -> PathBuf {
+    let model = dir.join("model.toml");
+    std::fs::write(&model, text).unwrap();
+    model
+}
+
+/// Runs `engram run` on `text` with a fresh output directory.
+fn run_model(text: &str, extra: &[&str]) -> Failure {
+    let dir = tempfile::tempdir().unwrap();
+    let model = write_model(dir.path(), text);
+    let out = dir.path().join("out");
+    let output = engram().arg("run").arg(&model).arg("--out").arg(&out).arg("--quiet").args(extra).output().unwrap();
+    Failure { code: output.status.code(), stderr: String::from_utf8_lossy(&output.stderr).into_owned(), model, out, dir }
+}
+
+/// Asserts a bad-input failure at `line` naming `field`, with no output directory (nor a
+/// leftover staging directory) and the same verdict from `engram check`.
+fn assert_bad(text: &str, line: usize, field: &str) -> String {
+    let f = run_model(text, &[]);
+    let ctx = format!("stderr was:\n{}", f.stderr);
+    assert_eq!(f.code, Some(2), "exit status; {ctx}");
+    assert!(!f.stderr.contains("panicked"), "panic; {ctx}");
+    let prefix = format!("error: {}:{line}:", f.model.display());
+    assert!(f.stderr.starts_with(&prefix), "expected prefix `{prefix}`; {ctx}");
+    assert!(f.stderr.contains(&format!(": {field}: ")), "expected field `{field}`; {ctx}");
+    assert_eq!(f.stderr.lines().count(), 1, "one line of error; {ctx}");
+    assert!(!f.out.exists(), "{} exists after a failed run", f.out.display());
+    let leftovers: Vec<_> = std::fs::read_dir(f.dir.path()).unwrap().map(|e| e.unwrap().file_name()).filter(|n| n != "model.toml").collect();
+    assert!(leftovers.is_empty(), "files left beside the model: {leftovers:?}");
+
+    let check = engram().arg("check").arg(&f.model).output().unwrap();
+    assert_eq!(check.status.code(), Some(2), "`engram check` exit status");
+    assert_eq!(String::from_utf8_lossy(&check.stderr), f.stderr, "`engram check` reports the same error");
+    f.stderr
+}
+
+#[test]
+fn base_model_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = write_model(dir.path(), BASE);
+    let out = engram().arg("check").arg(&model).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn toml_syntax_error() {
+    base_line(9, "size = 4");
+    let e = assert_bad(&with_line(9, "size = = 4"), 9, "populations[0].size");
+    assert!(e.contains("TOML syntax error"), "{e}");
+}
+
+#[test]
+fn unterminated_string() {
+    base_line(30, r#"weight = "1 nS""#);
+    assert_bad(&with_line(30, r#"weight = "1 nS"#), 30, "projections[0].weight");
+}
+
+#[test]
+fn duplicate_key() {
+    base_line(5, "seed = 3");
+    let e = assert_bad(&with_line(5, "duration = \"30 ms\""), 5, "run.duration");
+    assert!(e.contains("duplicate key"), "{e}");
+}
+
+#[test]
+fn unknown_field_misspelt_required_param() {
+    base_line(19, r#"tau_m = "20 ms""#);
+    let e = assert_bad(&with_line(19, r#"tau_mm = "20 ms""#), 19, "populations[1].params.tau_mm");
+    assert!(e.contains("unknown field `tau_mm`") && e.contains("did you mean `tau_m`?"), "{e}");
+}
+
+#[test]
+fn unknown_field_misspelt_optional_param() {
+    base_line(23, r#"t_ref = "2 ms""#);
+    let e = assert_bad(&with_line(23, r#"t_reff = "2 ms""#), 23, "populations[1].params.t_reff");
+    assert!(e.contains("unknown field `t_reff`"), "{e}");
+}
+
+#[test]
+fn unknown_field_in_inline_params() {
+    base_line(11, r#"params = { c_m = "200 pF", tau_m = "20 ms", e_l = "-60 mV", v_th = "-50 mV", v_reset = "-60 mV", t_ref = "2 ms", i_e = "300 pA" }"#);
+    let text = with_line(11, r#"params = { c_m = "200 pF", tau_m = "20 ms", e_l = "-60 mV", v_th = "-50 mV", v_reset = "-60 mV", t_ref = "2 ms", i_e = "300 pA", gain = 2 }"#);
+    assert_bad(&text, 11, "populations[0].params.gain");
+}
+
+#[test]
+fn unknown_field_misspelt_projection_key() {
+    let e = assert_bad(&with_line(30, r#"wieght = "1 nS""#), 30, "projections[0].wieght");
+    assert!(e.contains("did you mean `weight`?"), "{e}");
+}
+
+#[test]
+fn unknown_top_level_table() {
+    base_line(41, "[monitors]");
+    assert_bad(&with_line(41, "[monitor]"), 41, "monitor");
+}
+
+#[test]
+fn unknown_neuron_model() {
+    base_line(10, r#"model = "lif""#);
+    let e = assert_bad(&with_line(10, r#"model = "lif2""#), 10, "populations[0].model");
+    assert!(e.contains("unknown neuron model `lif2`"), "{e}");
+}
+
+#[test]
+fn wrong_unit() {
+    let e = assert_bad(&with_line(19, r#"tau_m = "20 mV""#), 19, "populations[1].params.tau_m");
+    assert!(e.contains("expected a time"), "{e}");
+}
+
+#[test]
+fn unknown_unit() {
+    base_line(4, r#"duration = "20 ms""#);
+    let e = assert_bad(&with_line(4, r#"duration = "20 fortnights""#), 4, "run.duration");
+    assert!(e.contains("unknown unit"), "{e}");
+}
+
+#[test]
+fn bare_number_where_a_unit_is_required() {
+    let e = assert_bad(&with_line(19, "tau_m = 20"), 19, "populations[1].params.tau_m");
+    assert!(e.contains("bare number"), "{e}");
+    base_line(31, r#"delay = "1 ms""#);
+    assert_bad(&with_line(31, "delay = 1"), 31, "projections[0].delay");
+}
+
+#[test]
+fn negative_delay() {
+    let e = assert_bad(&with_line(31, r#"delay = "-1 ms""#), 31, "projections[0].delay");
+    assert!(e.contains("negative delay"), "{e}");
+}
+
+#[test]
+fn delay_shorter_than_dt() {
+    let e = assert_bad(&with_line(31, r#"delay = "0.05 ms""#), 31, "projections[0].delay");
+    assert!(e.contains("shorter than dt"), "{e}");
+}
+
+#[test]
+fn delay_drawn_from_a_normal_distribution() {
+    assert_bad(&with_line(31, r#"delay = { normal = ["1 ms", "0.2 ms"] }"#), 31, "projections[0].delay");
+}
+
+#[test]
+fn delay_longer_than_supported() {
+    assert_bad(&with_line(31, r#"delay = "100 s""#), 31, "projections[0].delay");
+}
+
+#[test]
+fn undefined_presynaptic_population() {
+    base_line(26, r#"pre = "exc""#);
+    let e = assert_bad(&with_line(26, r#"pre = "exc2""#), 26, "projections[0].pre");
+    assert!(e.contains("`exc2` is not defined"), "{e}");
+}
+
+#[test]
+fn undefined_postsynaptic_population() {
+    base_line(35, r#"post = "exc""#);
+    let e = assert_bad(&with_line(35, r#"post = "ex""#), 35, "projections[1].post");
+    assert!(e.contains("`ex` is not defined"), "{e}");
+}
+
+#[test]
+fn undefined_population_in_a_monitor() {
+    base_line(42, r#"spikes = ["exc", "inh"]"#);
+    assert_bad(&with_line(42, r#"spikes = ["exc", "inhib"]"#), 42, "monitors.spikes");
+}
+
+#[test]
+fn probability_outside_unit_interval() {
+    base_line(28, r#"connect = { rule = "fixed_probability", p = 0.5 }"#);
+    let e = assert_bad(&with_line(28, r#"connect = { rule = "fixed_probability", p = 1.5 }"#), 28, "projections[0].connect.p");
+    assert!(e.contains("outside [0, 1]"), "{e}");
+    assert_bad(&with_line(28, r#"connect = { rule = "fixed_probability", p = -0.1 }"#), 28, "projections[0].connect.p");
+}
+
+#[test]
+fn negative_conductance_weight() {
+    let e = assert_bad(&with_line(30, r#"weight = "-1 nS""#), 30, "projections[0].weight");
+    assert!(e.contains("must not be negative"), "{e}");
+    assert_bad(&with_line(30, r#"weight = { normal = ["1 nS", "0.5 nS"] }"#), 30, "projections[0].weight");
+}
+
+#[test]
+fn weight_of_the_wrong_dimension() {
+    let e = assert_bad(&with_line(30, r#"weight = "1 pA""#), 30, "projections[0].weight");
+    assert!(e.contains("expected a conductance"), "{e}");
+}
+
+#[test]
+fn unknown_synapse_model() {
+    base_line(29, r#"synapse = { model = "exp_cond", tau = "5 ms", e_rev = "0 mV", name = "exc" }"#);
+    let e = assert_bad(&with_line(29, r#"synapse = { model = "exp_conductance", tau = "5 ms", e_rev = "0 mV", name = "exc" }"#), 29, "projections[0].synapse.model");
+    assert!(e.contains("unknown synapse model"), "{e}");
+}
+
+#[test]
+fn unknown_connectivity_rule() {
+    assert_bad(&with_line(28, r#"connect = { rule = "random", p = 0.5 }"#), 28, "projections[0].connect.rule");
+}
+
+#[test]
+fn missing_required_fields() {
+    // A missing field is reported at its table, naming the field.
+    base_line(7, "[[populations]]");
+    let e = assert_bad(&with_line(9, "# no size"), 7, "populations[0].size");
+    assert!(e.contains("missing required field `size`"), "{e}");
+    base_line(17, "[populations.params]");
+    base_line(21, r#"v_th = "-50 mV""#);
+    assert_bad(&with_line(21, "# no v_th"), 17, "populations[1].params.v_th");
+    base_line(25, "[[projections]]");
+    assert_bad(&with_line(30, "# no weight"), 25, "projections[0].weight");
+    base_line(2, "[run]");
+    assert_bad(&with_line(4, "# no duration"), 2, "run.duration");
+    assert_bad(&with_line(29, r#"synapse = { model = "exp_cond", tau = "5 ms", name = "exc" }"#), 29, "projections[0].synapse.e_rev");
+}
+
+#[test]
+fn missing_run_table() {
+    assert_bad(&with_line(2, "# no [run]").replace("dt = \"0.1 ms\"\n", "").replace("duration = \"20 ms\"\nseed = 3\n", ""), 1, "run");
+}
+
+#[test]
+fn duplicate_population_name() {
+    base_line(14, r#"name = "inh""#);
+    let e = assert_bad(&with_line(14, r#"name = "exc""#), 14, "populations[1].name");
+    assert!(e.contains("defined twice"), "{e}");
+}
+
+#[test]
+fn initial_value_for_an_unknown_synapse_channel() {
+    base_line(16, r#"model = "lif""#);
+    // One line becomes two: `init` lands on line 17, before the `[populations.params]` header.
+    let text = with_line(16, r#"model = "lif"
+init = { s_ampa = "1 nS" }"#);
+    let e = assert_bad(&text, 17, "populations[1].init.s_ampa");
+    assert!(e.contains("no projection onto `inh` has a synapse named `ampa`"), "{e}");
+}
+
+#[test]
+fn one_synapse_name_for_two_synapse_models() {
+    base_line(37, r#"synapse = { model = "exp_cond", tau = "10 ms", e_rev = "-80 mV", name = "inh" }"#);
+    // projections[1] targets `exc`; give a second projection onto `exc` the same name.
+    let text = BASE.to_string()
+        + r#"
+[[projections]]
+pre = "exc"
+post = "exc"
+connect = { rule = "one_to_one" }
+synapse = { model = "exp_current", tau = "5 ms", name = "inh" }
+weight = "1 pA"
+"#;
+    assert_bad(&text, 49, "projections[2].synapse.name");
+}
+
+#[test]
+fn spike_source_as_a_target() {
+    let text = BASE.to_string()
+        + r#"
+[[sources]]
+name = "drive"
+kind = "poisson"
+size = 3
+rate = "10 Hz"
+
+[[currents]]
+target = "drive"
+amplitude = "1 nA"
+"#;
+    let e = assert_bad(&text, 52, "currents[0].target");
+    assert!(e.contains("spike source"), "{e}");
+}
+
+#[test]
+fn syntax_error_in_a_later_array_table_names_its_index() {
+    base_line(36, r#"connect = { rule = "all_to_all" }"#);
+    assert_bad(&with_line(36, r#"connect = { rule = all_to_all }"#), 36, "projections[1].connect");
+}
+
+#[test]
+fn unreadable_model_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let missing = dir.path().join("nope.toml");
+    let o = engram().arg("run").arg(&missing).arg("--out").arg(&out).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nope.toml"));
+    assert!(!out.exists());
+    let binary = dir.path().join("binary.toml");
+    std::fs::write(&binary, b"\xff\xfe[run]\n").unwrap();
+    let o = engram().arg("check").arg(&binary).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn bad_command_line_overrides() {
+    for args in [&["--duration", "5 mV"][..], &["--duration", "-1"], &["--threads", "0"]] {
+        let f = run_model(BASE, args);
+        assert_eq!(f.code, Some(2), "{args:?}: {}", f.stderr);
+        assert!(!f.stderr.contains("panicked"), "{args:?}: {}", f.stderr);
+        assert!(!f.out.exists(), "{args:?}");
+    }
+}
+
+fn read_summary(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn failing_run_leaves_earlier_output_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results");
+    let good = write_model(dir.path(), BASE);
+    let o = engram().arg("run").arg(&good).arg("--out").arg(&out).arg("--quiet").output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let names = ["spikes.npz", "state.npz", "raster.png", "summary.json"];
+    let before: Vec<Vec<u8>> = names.iter().map(|n| std::fs::read(out.join(n)).unwrap()).collect();
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, with_line(31, r#"delay = "-1 ms""#)).unwrap();
+    let o = engram().arg("run").arg(&bad).arg("--out").arg(&out).arg("--quiet").output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let after: Vec<Vec<u8>> = names.iter().map(|n| std::fs::read(out.join(n)).unwrap()).collect();
+    assert!(before == after, "the earlier output changed");
+    let mut entries: Vec<String> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    entries.sort();
+    assert_eq!(entries, ["raster.png", "spikes.npz", "state.npz", "summary.json"]);
+    let mut siblings: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    siblings.sort();
+    assert_eq!(siblings, ["bad.toml", "model.toml", "results"], "no staging directory is left");
+    assert_eq!(read_summary(&out)["seed"], 3);
+}
+
+#[test]
+fn good_run_writes_all_outputs_and_summary_fields() {
+    let f = run_model(BASE, &[]);
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    for name in ["spikes.npz", "state.npz", "raster.png", "summary.json"] {
+        let len = std::fs::metadata(f.out.join(name)).unwrap_or_else(|e| panic!("{name}: {e}")).len();
+        assert!(len > 0, "{name} is empty");
+    }
+    let png = std::fs::read(f.out.join("raster.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    for npz in ["spikes.npz", "state.npz"] {
+        assert_eq!(&std::fs::read(f.out.join(npz)).unwrap()[..2], b"PK", "{npz} is a zip archive");
+    }
+    let s = read_summary(&f.out);
+    assert!((s["duration_s"].as_f64().unwrap() - 0.02).abs() < 1e-12, "{s}");
+    assert!((s["dt_s"].as_f64().unwrap() - 1e-4).abs() < 1e-15, "{s}");
+    assert_eq!(s["seed"], 3);
+    assert_eq!(s["threads"], 1);
+    for key in ["wall_s", "setup_s", "events_per_s"] {
+        assert!(s[key].as_f64().is_some_and(|x| x >= 0.0), "{key}: {s}");
+    }
+    assert!(s["synaptic_events"].as_u64().is_some_and(|x| x > 0), "{s}");
+    let pops = s["populations"].as_array().unwrap();
+    let exc = pops.iter().find(|p| p["name"] == "exc").expect("exc in summary");
+    let inh = pops.iter().find(|p| p["name"] == "inh").expect("inh in summary");
+    assert_eq!(exc["n"], 4);
+    assert_eq!(inh["n"], 2);
+    for p in [exc, inh] {
+        for key in ["n", "spikes", "rate_hz", "cv_isi"] {
+            assert!(p.get(key).is_some(), "population summary lacks `{key}`: {p}");
+        }
+    }
+    // i_e = 300 pA drives exc to V_inf = -30 mV, above threshold: it fires.
+    let spikes = exc["spikes"].as_u64().unwrap();
+    assert!(spikes > 0);
+    let rate = exc["rate_hz"].as_f64().unwrap();
+    assert!((rate - spikes as f64 / (4.0 * 0.02)).abs() < 1e-9, "{exc}");
+}
+
+#[test]
+fn command_line_overrides_are_recorded() {
+    let f = run_model(BASE, &["--seed", "11", "--threads", "2", "--duration", "30 ms"]);
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let s = read_summary(&f.out);
+    assert_eq!(s["seed"], 11);
+    assert_eq!(s["threads"], 2);
+    assert!((s["duration_s"].as_f64().unwrap() - 0.03).abs() < 1e-12, "{s}");
+    assert_eq!(s["steps"], 300);
+
+    // A bare --duration is in seconds.
+    let f = run_model(BASE, &["--duration", "0.01"]);
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let s = read_summary(&f.out);
+    assert!((s["duration_s"].as_f64().unwrap() - 0.01).abs() < 1e-12, "{s}");
+    assert_eq!(s["seed"], 3);
+}
