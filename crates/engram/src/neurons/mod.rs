@@ -90,11 +90,11 @@ impl Integration {
 }
 
 pub(crate) fn check_positive(r: &TableReader, key: &str, x: f64) -> Result<()> {
-    if x > 0.0 { Ok(()) } else { Err(r.table_error(format!("`{key}` must be positive, got {x}"))) }
+    if x > 0.0 { Ok(()) } else { Err(r.field_error(key, format!("`{key}` must be positive, got {x}"))) }
 }
 
 pub(crate) fn check_non_negative(r: &TableReader, key: &str, x: f64) -> Result<()> {
-    if x >= 0.0 { Ok(()) } else { Err(r.table_error(format!("`{key}` must not be negative, got {x}"))) }
+    if x >= 0.0 { Ok(()) } else { Err(r.field_error(key, format!("`{key}` must not be negative, got {x}"))) }
 }
 
 pub(crate) fn refractory_steps(t_ref: f64, dt: f64) -> u32 {
