@@ -380,11 +380,15 @@ def render(records, meta):
         row.append(fmt(e["peak_rss_mib"], ".1f") if e and "error" not in e else "–")
         L.append("| " + " | ".join(row) + " |")
     L.append("")
-    L.append("Details (CV = mean ISI CV over neurons with >= 3 spikes in [0, T); engram's per-population CVs "
-             "are combined weighted by `neurons_in_cv`):")
+    L.append("Details. CV = mean ISI CV over neurons with >= 3 spikes in [0, T) (engram's per-population CVs "
+             "combined, weighted by `neurons_in_cv`). Brian2 build = code generation + make (short when "
+             "bench/work/brian2 already holds the compiled project). Binary wall / process wall / process CPU "
+             "cover the whole process (connectivity, initialisation, loop, writing spikes); process CPU is "
+             "the least sensitive to other jobs.")
     L.append("")
     head = ["config", "synapses Brian2 / engram", "spikes Brian2 / " + " / ".join(f"engram {t}T" for t in ths),
-            "CV Brian2 / engram", "Brian2 build s", "Brian2 binary wall s", "engram setup s",
+            "CV Brian2 / engram", "Brian2 build s", "Brian2 binary wall s", "process CPU s Brian2 / engram 1T",
+            "engram setup s",
             "engram process wall s " + " / ".join(f"{t}T" for t in ths), "load avg"]
     L.append("| " + " | ".join(head) + " |")
     L.append("|" + "---|" * len(head))
@@ -402,6 +406,7 @@ def render(records, meta):
                    f"{fmt(e1['stats']['cv_isi_mean_all'], '.3f') if e1 else '–'}")
         row.append(fmt(b2.get("build_s"), ".1f") if b2ok and not b2.get("reused") else ("(reused)" if b2ok else "–"))
         row.append(fmt(b2.get("binary_wall_s"), ".3f") if b2ok else "–")
+        row.append(f"{fmt(b2.get('binary_cpu_s'), '.3f') if b2ok else '–'} / {fmt(e1['process_cpu_s'], '.3f') if e1 else '–'}")
         row.append(fmt(e1["setup_s"], ".3f") if e1 else "–")
         row.append(" / ".join(fmt(e["process_wall_s"], ".3f") if e else "–" for e in es))
         row.append(f"{rec['loadavg'][0]:.2f}–{rec['loadavg'][1]:.2f}")
@@ -477,7 +482,17 @@ def main():
     ap.add_argument("--out-jsonl", default=os.path.join(HERE, "results.jsonl"))
     ap.add_argument("--append", action="store_true", help="append to --out-jsonl instead of rewriting it")
     ap.add_argument("--note", default=None, help="a line added to the report header")
+    ap.add_argument("--report-only", metavar="JSONL", default=None,
+                    help="run nothing: print the report of an earlier results.jsonl")
     args = ap.parse_args()
+
+    if args.report_only:
+        with open(args.report_only) as f:
+            records = [json.loads(line) for line in f if line.strip()]
+        if not records or "meta" not in records[-1]:
+            sys.exit(f"error: no records with report metadata in {args.report_only}")
+        print(render(records, records[-1]["meta"]))
+        return 0
 
     if args.list:
         for n, (m, N, p, T) in CONFIGS.items():
@@ -538,7 +553,8 @@ def main():
     except OSError:
         bin_id = "?"
     meta = dict(engram_binary=bin_id, date=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
-                command="bench/run.sh " + " ".join(sys.argv[1:]).replace(f"--engram {args.engram}", "").strip(),
+                command=" ".join(["bench/run.sh"] + [a for i, a in enumerate(sys.argv[1:])
+                                             if a != "--engram" and not (i > 0 and sys.argv[i] == "--engram")]),
                 cpu=cpu_name(), ncpu=os.cpu_count(), loadavg_start=os.getloadavg()[0], loadavg_end=None,
                 engram=os.path.relpath(args.engram, ROOT), engram_version=sh([args.engram, "--version"]).replace("engram ", "") or "?",
                 git=git, brian2_version=b2v, gcc=(sh(["gcc", "-dumpfullversion"]) or "?"),
@@ -574,6 +590,8 @@ def main():
             for t in threads:
                 rec["engram"][str(t)] = run_engram(name, model_file, t, args)
         rec["loadavg"] = [la0, os.getloadavg()[0]]
+        meta["loadavg_end"] = rec["loadavg"][1]
+        rec["meta"] = dict(meta)
         records.append(rec)
         with open(args.out_jsonl, "a") as f:
             f.write(json.dumps(rec, sort_keys=True) + "\n")
