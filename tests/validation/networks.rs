@@ -1,7 +1,8 @@
 //! Network validation: COBA and CUBA statistics against the Brian2 reference
 //! (`shared/anchors/sim-anchors.md` §4), and thread-count invariance of spike trains.
 
-use engram::engine::RunResult;
+use engram::engine::{self, RunResult};
+use engram::network::Network;
 use engram_validation::*;
 
 const SEEDS: [u64; 5] = [1, 2, 3, 4, 5];
@@ -243,5 +244,130 @@ fn poisson_network_spikes_do_not_depend_on_the_thread_count() {
     assert!(counts[2].abs_diff(1503) < 230, "Poisson source count {}", counts[2]);
     for threads in [2, 3] {
         assert_identical("Poisson network", &one, &run(threads), threads);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Fused kernels against the reference kernels
+// ---------------------------------------------------------------------------------------
+
+/// LIF populations covering each fused case: two channels mixing conductance and current
+/// input with exact integration and an injected current on some neurons, one current
+/// channel (exact), and one conductance channel (Euler).
+const FUSABLE_NET: &str = r#"
+[run]
+dt = "0.1 ms"
+duration = "300 ms"
+seed = 5
+threads = 1
+
+[[populations]]
+name = "mixed"
+size = 300
+model = "lif"
+params = { c_m = "200 pF", tau_m = "20 ms", e_l = "-60 mV", v_th = "-50 mV", v_reset = "-60 mV", t_ref = "2 ms" }
+init = { v = { uniform = ["-60 mV", "-50 mV"] } }
+
+[[populations]]
+name = "current"
+size = 200
+model = "lif"
+params = { c_m = "250 pF", tau_m = "10 ms", e_l = "-65 mV", v_th = "-50 mV", v_reset = "-65 mV", t_ref = "0.5 ms", i_e = "300 pA" }
+
+[[populations]]
+name = "euler"
+size = 150
+model = "lif"
+params = { c_m = "200 pF", tau_m = "20 ms", e_l = "-60 mV", v_th = "-50 mV", v_reset = "-60 mV", t_ref = "5 ms", integration = "euler" }
+
+[[sources]]
+name = "noise"
+kind = "poisson"
+size = 400
+rate = "20 Hz"
+
+[[projections]]
+pre = "noise"
+post = "mixed"
+connect = { rule = "fixed_in_degree", k = 40 }
+synapse = { model = "exp_cond", tau = "5 ms", e_rev = "0 mV" }
+weight = { uniform = ["1 nS", "4 nS"] }
+delay = { uniform = ["0.1 ms", "2 ms"] }
+
+[[projections]]
+pre = "mixed"
+post = "mixed"
+connect = { rule = "fixed_probability", p = 0.05 }
+synapse = { model = "exp_current", tau = "3 ms" }
+weight = { normal = ["-20 pA", "10 pA"] }
+delay = "1 ms"
+
+[[projections]]
+pre = "mixed"
+post = "current"
+connect = { rule = "fixed_in_degree", k = 30 }
+synapse = { model = "exp_current", tau = "5 ms" }
+weight = "15 pA"
+delay = { uniform = ["0.5 ms", "3 ms"] }
+
+[[projections]]
+pre = "noise"
+post = "euler"
+connect = { rule = "fixed_in_degree", k = 60 }
+synapse = { model = "exp_cond", tau = "5 ms", e_rev = "0 mV" }
+weight = "3 nS"
+delay = "0.1 ms"
+
+[[currents]]
+target = "mixed"
+neurons = [0, 1, 2, 3, 4, 5, 6, 7]
+amplitude = "0.2 nA"
+start = "50 ms"
+stop = "150 ms"
+
+[monitors]
+spikes = ["mixed", "current", "euler"]
+state = [
+  { population = "mixed", variables = ["v"], neurons = [0, 1, 100, 299], every = "0.1 ms" },
+  { population = "current", variables = ["v"], neurons = [0, 199], every = "0.1 ms" },
+  { population = "euler", variables = ["v"], neurons = [3], every = "0.1 ms" },
+]
+"#;
+
+/// Runs a spec with the fused or the reference kernels; returns the run and the kernel
+/// used for each population.
+fn run_kernels(spec: engram::spec::NetworkSpec, reference: bool) -> (RunResult, Vec<&'static str>) {
+    let mut net = Network::build(spec).expect("network builds");
+    net.reference_kernels = reference;
+    let kernels = net.shards[0].populations.iter().map(|p| engine::kernel(p, reference)).collect();
+    (engine::run(&mut net, None), kernels)
+}
+
+fn assert_fused_matches_reference(name: &str, spec: engram::spec::NetworkSpec) {
+    let (fused, kernels) = run_kernels(spec.clone(), false);
+    assert!(kernels.iter().all(|&k| k == "fused_lif_exp"), "{name}: the fused kernel should apply to every population: {kernels:?}");
+    let (reference, kernels) = run_kernels(spec, true);
+    assert!(kernels.iter().all(|&k| k == "reference"), "{name}: {kernels:?}");
+    let counts: Vec<usize> = fused.spikes.iter().map(|s| s.steps.len()).collect();
+    eprintln!("{name}: spikes per group {counts:?}");
+    assert!(counts.iter().take(3).all(|&c| c > 100), "{name}: populations too quiet to compare: {counts:?}");
+    for (g, (x, y)) in fused.spikes.iter().zip(&reference.spikes).enumerate() {
+        assert!(x.steps == y.steps && x.ids == y.ids, "{name}, group {g}: fused and reference spike trains differ");
+    }
+    for (x, y) in fused.states.iter().zip(&reference.states) {
+        for (vx, vy) in x.values.iter().zip(&y.values) {
+            let first = vx.iter().zip(vy).position(|(a, b)| a.to_bits() != b.to_bits());
+            assert!(first.is_none(), "{name}, {}: state differs from sample {first:?}", x.population);
+        }
+    }
+}
+
+#[test]
+fn fused_kernels_match_the_reference_bit_for_bit() {
+    assert_fused_matches_reference("fusable network", parse(FUSABLE_NET));
+    for file in ["coba.toml", "cuba.toml"] {
+        let mut spec = load_example(file);
+        spec.run.duration = 200.0;
+        assert_fused_matches_reference(file, spec);
     }
 }

@@ -38,6 +38,10 @@ enum Command {
         /// Print no progress bar and no summary line.
         #[arg(long)]
         quiet: bool,
+        /// Use the plain reference kernels instead of the fused fast paths (same results,
+        /// slower; for checking the fast paths).
+        #[arg(long)]
+        reference_kernels: bool,
     },
     /// Validate a model file without running it.
     Check { model: PathBuf },
@@ -55,8 +59,8 @@ fn main() -> ExitCode {
         Command::Schedule => None,
     };
     let result = match cli.command {
-        Command::Run { model, duration, seed, threads, out, quiet } => {
-            run(&model, duration.as_deref(), seed, threads, out, quiet)
+        Command::Run { model, duration, seed, threads, out, quiet, reference_kernels } => {
+            run(&model, duration.as_deref(), seed, threads, out, quiet, reference_kernels)
         }
         Command::Check { model } => spec::load(&model).map(|s| {
             println!(
@@ -93,6 +97,7 @@ fn run(
     threads: Option<usize>,
     out: Option<PathBuf>,
     quiet: bool,
+    reference_kernels: bool,
 ) -> engram::Result<()> {
     let setup = Instant::now();
     let mut spec = spec::load(model)?;
@@ -119,6 +124,7 @@ fn run(
         PathBuf::from("out").join(model.file_stem().map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned()))
     });
     let mut net = Network::build(spec)?;
+    net.reference_kernels = reference_kernels;
     let setup_s = setup.elapsed().as_secs_f64();
 
     let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(net.n_steps) };

@@ -13,7 +13,7 @@ use std::sync::{Condvar, Mutex, RwLock};
 use std::time::Instant;
 
 use crate::network::{Delays, LocalSource, Network, PopulationShard, Shard};
-use crate::neurons::StepInput;
+use crate::neurons::{NeuronConsts, StepInput, lif};
 use crate::rng;
 
 /// The phases of one step, in order, with what each does.
@@ -134,12 +134,14 @@ pub fn run(net: &mut Network, progress: Option<Progress>) -> RunResult {
     };
     let monitors = state_monitors(net);
     let n_steps = net.n_steps;
+    let reference = net.reference_kernels;
     let shards: Vec<Mutex<Shard>> = net.shards.drain(..).map(Mutex::new).collect();
     let start = Instant::now();
     let run_one = |index: usize| {
         let mut shard = shards[index].lock().expect("shard lock");
         let locals = local_monitors(&monitors, &shard);
-        run_shard(&mut shard, &exchange, n_steps, n_groups, locals, if index == 0 { progress } else { None })
+        let progress = if index == 0 { progress } else { None };
+        run_shard(&mut shard, &exchange, n_steps, n_groups, locals, reference, progress)
     };
     let outputs: Vec<ShardOutput> = if k == 1 {
         vec![run_one(0)]
@@ -158,6 +160,7 @@ fn run_shard(
     n_steps: u64,
     n_groups: usize,
     mut monitors: Vec<LocalStateMonitor>,
+    reference: bool,
     progress: Option<Progress>,
 ) -> ShardOutput {
     let n_pops = shard.populations.len();
@@ -175,7 +178,7 @@ fn run_shard(
         for (pi, pop) in shard.populations.iter_mut().enumerate() {
             inject(pop, step);
             local[pi].clear();
-            update(pop, step, &mut local[pi]);
+            update(pop, step, &mut local[pi], reference);
         }
         for (si, src) in shard.sources.iter_mut().enumerate() {
             let out = &mut local[n_pops + si];
@@ -257,7 +260,12 @@ fn inject(pop: &mut PopulationShard, step: u64) {
 /// input stay in the L1 cache between the channel pass and the neuron pass.
 const BLOCK: usize = 256;
 
-fn update(pop: &mut PopulationShard, step: u64, spikes: &mut Vec<u32>) {
+/// Advances a population by one step: the fused kernel where one applies (unless
+/// `reference` asks for the reference kernels), else the channels' pass then the model's.
+fn update(pop: &mut PopulationShard, step: u64, spikes: &mut Vec<u32>, reference: bool) {
+    if !reference && update_fused(pop, step, spikes) {
+        return;
+    }
     let n = pop.len();
     let mut lo = 0;
     while lo < n {
@@ -284,6 +292,35 @@ fn update(pop: &mut PopulationShard, step: u64, spikes: &mut Vec<u32>) {
         }
         lo = hi;
     }
+}
+
+/// The kernel that advances a population: `"fused_lif_exp"` for LIF populations whose
+/// synapses are one or two exponential channels (unless `reference` asks for the
+/// reference kernels), else `"reference"` (the channels' pass, then the model's step).
+pub fn kernel(pop: &PopulationShard, reference: bool) -> &'static str {
+    let fusable = matches!(pop.consts, NeuronConsts::Lif(_))
+        && (1..=2).contains(&pop.channels.len())
+        && pop.channels.iter().all(|ch| ch.consts.is_exponential());
+    if fusable && !reference { "fused_lif_exp" } else { "reference" }
+}
+
+/// The fused kernel (see [`kernel`]); returns false, having done nothing, where it does
+/// not apply.
+fn update_fused(pop: &mut PopulationShard, step: u64, spikes: &mut Vec<u32>) -> bool {
+    if kernel(pop, false) != "fused_lif_exp" {
+        return false;
+    }
+    let NeuronConsts::Lif(consts) = &pop.consts else { unreachable!("checked by `kernel`") };
+    let inputs: Vec<_> = pop.channels.iter_mut().map(|ch| ch.exp_input(step).expect("checked by `kernel`")).collect();
+    let (v, refractory, i_ext, conductance) = (&mut pop.vars[0], &mut pop.refractory, &pop.i_ext, pop.conductance);
+    match <[_; 1]>::try_from(inputs) {
+        Ok(one) => lif::step_fused(consts, v, refractory, i_ext, one, conductance, spikes),
+        Err(inputs) => {
+            let two: [_; 2] = inputs.try_into().ok().expect("checked by `kernel`");
+            lif::step_fused(consts, v, refractory, i_ext, two, conductance, spikes);
+        }
+    }
+    true
 }
 
 fn emit(start: usize, len: usize, kind: &mut LocalSource, step: u64, out: &mut Vec<u32>) {

@@ -6,7 +6,7 @@
 
 use crate::connectivity;
 use crate::error::{EngramError, Result};
-use crate::neurons::NeuronConsts;
+use crate::neurons::{Countdown, NeuronConsts};
 use crate::rng::{self, Purpose};
 use crate::spec::{NetworkSpec, SourceKind};
 use crate::synapses::{Channel, ChannelConsts, SynapseModel};
@@ -27,6 +27,8 @@ pub struct Network {
     pub n_synapses: u64,
     /// Bytes held by synapse tables (indices, weights, delays, row pointers).
     pub synapse_bytes: u64,
+    /// Run the plain reference kernels instead of the fused fast paths (same results).
+    pub reference_kernels: bool,
 }
 
 pub struct Shard {
@@ -43,7 +45,7 @@ pub struct PopulationShard {
     pub consts: NeuronConsts,
     /// State variables in the order of the model's `VARS`.
     pub vars: Vec<Vec<f64>>,
-    pub refractory: Vec<u32>,
+    pub refractory: Vec<Countdown>,
     pub channels: Vec<Channel>,
     pub syn_a: Vec<f64>,
     pub syn_b: Vec<f64>,
@@ -311,6 +313,6 @@ impl Network {
             }
         }
         let n_steps = (spec.run.duration / dt).round() as u64;
-        Ok(Network { spec, groups, shards, n_steps, n_synapses, synapse_bytes })
+        Ok(Network { spec, groups, shards, n_steps, n_synapses, synapse_bytes, reference_kernels: false })
     }
 }

@@ -14,7 +14,7 @@
 
 use serde::Serialize;
 
-use super::{Integration, StepInput, check_non_negative, check_positive};
+use super::{Countdown, Integration, StepInput, check_non_negative, check_positive};
 use crate::error::Result;
 use crate::spec::reader::TableReader;
 use crate::units::Dim;
@@ -103,12 +103,12 @@ pub struct AdaptiveLifConsts {
     a: f64,
     b: f64,
     th_jump: f64,
-    ref_steps: u32,
+    ref_steps: Countdown,
     w_decay: f64,
     th_decay: f64,
 }
 
-pub fn step(c: &AdaptiveLifConsts, vars: &mut [&mut [f64]], refractory: &mut [u32], input: &StepInput, spikes: &mut Vec<u32>) {
+pub fn step(c: &AdaptiveLifConsts, vars: &mut [&mut [f64]], refractory: &mut [Countdown], input: &StepInput, spikes: &mut Vec<u32>) {
     let [v, w, th] = vars else { unreachable!("adaptive LIF state is [v, w, th]") };
     for i in 0..v.len() {
         let v_old = v[i];

@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 
-use super::{Integration, StepInput, check_non_negative, check_positive};
+use super::{Countdown, Integration, StepInput, check_non_negative, check_positive};
 use crate::error::Result;
 use crate::spec::reader::TableReader;
 use crate::units::Dim;
@@ -79,10 +79,10 @@ impl AdexParams {
 pub struct AdexConsts {
     p: AdexParams,
     dt: f64,
-    ref_steps: u32,
+    ref_steps: Countdown,
 }
 
-pub fn step(c: &AdexConsts, vars: &mut [&mut [f64]], refractory: &mut [u32], input: &StepInput, spikes: &mut Vec<u32>) {
+pub fn step(c: &AdexConsts, vars: &mut [&mut [f64]], refractory: &mut [Countdown], input: &StepInput, spikes: &mut Vec<u32>) {
     let p = &c.p;
     let [v, w] = vars else { unreachable!("AdEx state is [v, w]") };
     for i in 0..v.len() {

@@ -23,7 +23,7 @@
 
 use serde::Serialize;
 
-use super::{StepInput, check_non_negative, check_positive};
+use super::{Countdown, StepInput, check_non_negative, check_positive};
 use crate::error::Result;
 use crate::spec::reader::TableReader;
 use crate::units::Dim;
@@ -138,10 +138,10 @@ fn x_over_expm1(x: f64, k: f64) -> f64 {
 pub struct HhConsts {
     p: HhParams,
     dt: f64,
-    ref_steps: u32,
+    ref_steps: Countdown,
 }
 
-pub fn step(c: &HhConsts, vars: &mut [&mut [f64]], refractory: &mut [u32], input: &StepInput, spikes: &mut Vec<u32>) {
+pub fn step(c: &HhConsts, vars: &mut [&mut [f64]], refractory: &mut [Countdown], input: &StepInput, spikes: &mut Vec<u32>) {
     let p = &c.p;
     let [v, m, h, n] = vars else { unreachable!("HH state is [v, m, h, n]") };
     for i in 0..v.len() {

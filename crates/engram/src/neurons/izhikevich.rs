@@ -15,7 +15,7 @@
 
 use serde::Serialize;
 
-use super::{Integration, StepInput, check_positive};
+use super::{Countdown, Integration, StepInput, check_positive};
 use crate::error::Result;
 use crate::spec::reader::TableReader;
 use crate::units::Dim;
@@ -87,7 +87,7 @@ pub struct IzhikevichConsts {
     v_peak: f64,
     inv_c_m: f64,
     i_e: f64,
-    ref_steps: u32,
+    ref_steps: Countdown,
     paper: bool,
 }
 
@@ -96,7 +96,7 @@ fn dv(v: f64, u: f64, i: f64) -> f64 {
     0.04 * v * v + 5.0 * v + 140.0 - u + i
 }
 
-pub fn step(c: &IzhikevichConsts, vars: &mut [&mut [f64]], refractory: &mut [u32], input: &StepInput, spikes: &mut Vec<u32>) {
+pub fn step(c: &IzhikevichConsts, vars: &mut [&mut [f64]], refractory: &mut [Countdown], input: &StepInput, spikes: &mut Vec<u32>) {
     let [v, u] = vars else { unreachable!("Izhikevich state is [v, u]") };
     for i in 0..v.len() {
         if super::hold_refractory(&mut refractory[i]) {

@@ -15,7 +15,9 @@
 
 use serde::Serialize;
 
-use super::{Integration, StepInput, check_positive};
+use super::threshold::{Reset, fused_exp_loop, threshold_loop};
+use super::{Countdown, Integration, StepInput, check_positive};
+use crate::synapses::ExpInput;
 use crate::error::Result;
 use crate::spec::reader::TableReader;
 use crate::units::Dim;
@@ -86,34 +88,68 @@ pub struct LifConsts {
     v_th: f64,
     v_reset: f64,
     i_e: f64,
-    ref_steps: u32,
+    ref_steps: Countdown,
     /// exp(-dt / tau_m), the propagator without conductance input.
     decay: f64,
     r_m: f64,
     euler: bool,
 }
 
+impl LifConsts {
+    fn reset(&self) -> Reset {
+        Reset { v_th: self.v_th, v_reset: self.v_reset, ref_steps: self.ref_steps }
+    }
+
+    #[inline(always)]
+    fn euler(&self, v: f64, a: f64, b: f64, i: f64) -> f64 {
+        v + self.dt / self.c_m * (self.g_l * (self.e_l - v) + self.i_e + i + a - b * v)
+    }
+
+    #[inline(always)]
+    fn exact_conductance(&self, v: f64, a: f64, b: f64, i: f64) -> f64 {
+        let g = self.g_l + b;
+        let v_inf = (self.g_l * self.e_l + self.i_e + i + a) / g;
+        v_inf + (v - v_inf) * (-self.dt * g / self.c_m).exp()
+    }
+
+    #[inline(always)]
+    fn exact_current(&self, v: f64, a: f64, _b: f64, i: f64) -> f64 {
+        let v_inf = self.e_l + (self.i_e + i + a) * self.r_m;
+        v_inf + (v - v_inf) * self.decay
+    }
+}
+
 /// Advances every neuron by one step; pushes local indices of spiking neurons.
-pub fn step(c: &LifConsts, vars: &mut [&mut [f64]], refractory: &mut [u32], input: &StepInput, spikes: &mut Vec<u32>) {
+/// One loop per integration mode, so that each vectorises.
+pub fn step(c: &LifConsts, vars: &mut [&mut [f64]], refractory: &mut [Countdown], input: &StepInput, spikes: &mut Vec<u32>) {
     let [v] = vars else { unreachable!("LIF state is [v]") };
-    let reset = (c.v_th, c.v_reset, c.ref_steps);
-    // One loop per integration mode, so that each vectorises.
     if c.euler {
-        let k = c.dt / c.c_m;
-        super::threshold_loop(v, refractory, input, reset, spikes, |v, a, b, i| {
-            v + k * (c.g_l * (c.e_l - v) + c.i_e + i + a - b * v)
-        });
+        threshold_loop(v, refractory, input, c.reset(), spikes, |v, a, b, i| c.euler(v, a, b, i));
     } else if input.conductance {
-        super::threshold_loop(v, refractory, input, reset, spikes, |v, a, b, i| {
-            let g = c.g_l + b;
-            let v_inf = (c.g_l * c.e_l + c.i_e + i + a) / g;
-            v_inf + (v - v_inf) * (-c.dt * g / c.c_m).exp()
-        });
+        threshold_loop(v, refractory, input, c.reset(), spikes, |v, a, b, i| c.exact_conductance(v, a, b, i));
     } else {
-        super::threshold_loop(v, refractory, input, reset, spikes, |v, a, _, i| {
-            let v_inf = c.e_l + (c.i_e + i + a) * c.r_m;
-            v_inf + (v - v_inf) * c.decay
-        });
+        threshold_loop(v, refractory, input, c.reset(), spikes, |v, a, b, i| c.exact_current(v, a, b, i));
+    }
+}
+
+/// [`step`] for a population whose synapses are the `C` exponential `channels`, advanced
+/// inside the neuron loop (`conductance`: whether any of them is conductance-based).
+/// Gives the same numbers as the channels' `advance` followed by [`step`].
+pub fn step_fused<const C: usize>(
+    c: &LifConsts,
+    v: &mut [f64],
+    refractory: &mut [Countdown],
+    i_ext: &[f64],
+    channels: [ExpInput; C],
+    conductance: bool,
+    spikes: &mut Vec<u32>,
+) {
+    if c.euler {
+        fused_exp_loop(v, refractory, i_ext, channels, c.reset(), spikes, |v, a, b, i| c.euler(v, a, b, i));
+    } else if conductance {
+        fused_exp_loop(v, refractory, i_ext, channels, c.reset(), spikes, |v, a, b, i| c.exact_conductance(v, a, b, i));
+    } else {
+        fused_exp_loop(v, refractory, i_ext, channels, c.reset(), spikes, |v, a, b, i| c.exact_current(v, a, b, i));
     }
 }
 

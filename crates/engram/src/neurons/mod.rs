@@ -8,6 +8,7 @@ pub mod adex;
 pub mod hh;
 pub mod izhikevich;
 pub mod lif;
+pub mod threshold;
 
 use serde::Serialize;
 
@@ -60,6 +61,10 @@ impl<'a> StepInput<'a> {
     }
 }
 
+/// A refractory countdown in steps (see [`hold_refractory`]). 64 bits wide so that the
+/// vectorised loops keep it in the same lanes as the f64 state.
+pub type Countdown = i64;
+
 /// Integration scheme names shared by the models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -97,76 +102,19 @@ pub(crate) fn check_non_negative(r: &TableReader, key: &str, x: f64) -> Result<(
     if x >= 0.0 { Ok(()) } else { Err(r.field_error(key, format!("`{key}` must not be negative, got {x}"))) }
 }
 
-pub(crate) fn refractory_steps(t_ref: f64, dt: f64) -> u32 {
-    (t_ref / dt).round() as u32
+pub(crate) fn refractory_steps(t_ref: f64, dt: f64) -> Countdown {
+    (t_ref / dt).round() as Countdown
 }
 
 /// Refractory bookkeeping: a neuron that spiked at step k is held (no integration, no
 /// threshold) during steps k+1 .. k+n-1 and integrates again from step k+n, i.e. from the
 /// spike time + t_ref (Brian2's convention). Returns whether the neuron is held this step.
 #[inline(always)]
-pub(crate) fn hold_refractory(counter: &mut u32) -> bool {
+pub(crate) fn hold_refractory(counter: &mut Countdown) -> bool {
     if *counter > 0 {
         *counter -= 1;
     }
     *counter > 0
-}
-
-/// The integrate-threshold-reset loop of models whose only state is `v` and whose reset is
-/// `v <- v_reset`, written without branches or indexing so that it vectorises:
-/// `integrate(v, a, b, i_ext)` returns the potential after one step given the synaptic sums
-/// `a`, `b` (b is 0 without conductance synapses) and the injected current. Neurons are
-/// processed in blocks whose spike flags are then scanned, so spikes come out in
-/// increasing index order.
-#[inline(always)]
-pub(crate) fn threshold_loop(
-    v: &mut [f64],
-    refractory: &mut [u32],
-    input: &StepInput,
-    reset: (f64, f64, u32),
-    spikes: &mut Vec<u32>,
-    integrate: impl Fn(f64, f64, f64, f64) -> f64,
-) {
-    const BLOCK: usize = 256;
-    let (v_th, v_reset, ref_steps) = reset;
-    let n = v.len();
-    let zeros = [0.0f64; BLOCK];
-    let mut flags = [0u8; BLOCK];
-    let mut start = 0;
-    while start < n {
-        let end = (start + BLOCK).min(n);
-        let len = end - start;
-        let vb = &mut v[start..end];
-        let rb = &mut refractory[start..end];
-        let ab = &input.syn_a[start..end];
-        let bb = if input.conductance { &input.syn_b[start..end] } else { &zeros[..len] };
-        let jb = if input.jumps { &input.v_jump[start..end] } else { &zeros[..len] };
-        let eb = &input.i_ext[start..end];
-        let fb = &mut flags[..len];
-        for k in 0..len {
-            let r = rb[k];
-            let held = r > 1;
-            let old = vb[k];
-            let next = integrate(old + jb[k], ab[k], bb[k], eb[k]);
-            let next = if held { old } else { next };
-            let spike = !held & (next >= v_th);
-            vb[k] = if spike { v_reset } else { next };
-            rb[k] = if spike { ref_steps } else { r.saturating_sub(1) };
-            fb[k] = spike as u8;
-        }
-        let mut k = 0;
-        while k < len {
-            if k + 8 <= len && u64::from_ne_bytes(fb[k..k + 8].try_into().expect("8 bytes")) == 0 {
-                k += 8;
-                continue;
-            }
-            if fb[k] != 0 {
-                spikes.push((start + k) as u32);
-            }
-            k += 1;
-        }
-        start = end;
-    }
 }
 
 /// Borrowed views of owned state columns, as the kernels take them.
@@ -245,7 +193,7 @@ impl NeuronParams {
 impl NeuronConsts {
     /// One step of a population: integrate, threshold, reset. Local spiking indices are
     /// appended to `spikes` in increasing order.
-    pub fn step(&self, vars: &mut [&mut [f64]], refractory: &mut [u32], input: &StepInput, spikes: &mut Vec<u32>) {
+    pub fn step(&self, vars: &mut [&mut [f64]], refractory: &mut [Countdown], input: &StepInput, spikes: &mut Vec<u32>) {
         match self {
             NeuronConsts::Lif(c) => lif::step(c, vars, refractory, input, spikes),
             NeuronConsts::AdaptiveLif(c) => adaptive_lif::step(c, vars, refractory, input, spikes),

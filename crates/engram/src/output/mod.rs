@@ -12,7 +12,7 @@ use ndarray::{Array1, Array2};
 use ndarray_npy::NpzWriter;
 use serde::Serialize;
 
-use crate::engine::RunResult;
+use crate::engine::{self, RunResult};
 use crate::error::{EngramError, Result};
 use crate::network::Network;
 use crate::spec::NetworkSpec;
@@ -22,6 +22,9 @@ use crate::stats::{self, SpikeStats};
 pub struct GroupSummary {
     pub name: String,
     pub kind: &'static str,
+    /// The kernel that advanced a population (see `engine::kernel`); none for sources.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<&'static str>,
     #[serde(flatten)]
     pub stats: SpikeStats,
 }
@@ -32,6 +35,8 @@ pub struct Summary {
     pub model_file: String,
     pub seed: u64,
     pub threads: usize,
+    /// "fused" (fast paths where they apply) or "reference".
+    pub kernels: &'static str,
     pub duration_s: f64,
     pub dt_s: f64,
     pub steps: u64,
@@ -54,11 +59,13 @@ impl Summary {
             .groups
             .iter()
             .zip(&result.spikes)
-            .map(|(g, s)| {
+            .enumerate()
+            .map(|(i, (g, s))| {
                 let times: Vec<f64> = s.steps.iter().map(|&k| k as f64 * run.dt).collect();
                 GroupSummary {
                     name: g.name.clone(),
                     kind: if g.is_source { "source" } else { "population" },
+                    kernel: net.shards.first().and_then(|shard| shard.populations.get(i)).map(|p| engine::kernel(p, net.reference_kernels)),
                     stats: stats::spike_stats(&times, &s.ids, g.size, duration_ms),
                 }
             })
@@ -68,6 +75,7 @@ impl Summary {
             model_file: model_file.display().to_string(),
             seed: run.seed,
             threads: run.threads,
+            kernels: if net.reference_kernels { "reference" } else { "fused" },
             duration_s: duration_ms * 1e-3,
             dt_s: run.dt * 1e-3,
             steps: result.n_steps,

@@ -102,6 +102,10 @@ impl ChannelConsts {
     pub fn is_conductance(&self) -> bool {
         self.e_rev.is_some()
     }
+
+    pub fn is_exponential(&self) -> bool {
+        self.kernel == Kernel::Exp
+    }
 }
 
 /// State of one channel for a contiguous block of postsynaptic neurons.
@@ -137,6 +141,21 @@ impl Channel {
     pub fn ring_parts(&mut self) -> (&mut [f64], usize, usize) {
         let n = self.s.len();
         (&mut self.ring, n, self.slots)
+    }
+
+    /// The channel's state and arriving weights at `step` for a fused kernel; None unless
+    /// the kernel is exponential.
+    pub fn exp_input(&mut self, step: u64) -> Option<ExpInput<'_>> {
+        if self.consts.kernel != Kernel::Exp {
+            return None;
+        }
+        let n = self.s.len();
+        let slot = (step % self.slots as u64) as usize;
+        let (to_a, to_b) = match self.consts.e_rev {
+            Some(e) => (e, 1.0),
+            None => (1.0, 0.0),
+        };
+        Some(ExpInput { s: &mut self.s, arriving: &mut self.ring[slot * n..(slot + 1) * n], decay: self.consts.decay, to_a, to_b })
     }
 
     /// Takes the events due at `step` from the ring buffer, adds the channel's current
@@ -192,6 +211,31 @@ impl Channel {
                     *x = xi * p;
                 }
             }
+        }
+    }
+}
+
+/// An exponential channel as a fused neuron kernel sees it for one step: the state `s`,
+/// the ring row of weights arriving now, and how the conductance or current `g = s + arriving`
+/// enters the neuron's input `a - b V`: `a += g * to_a`, `b += g * to_b`.
+pub struct ExpInput<'a> {
+    pub s: &'a mut [f64],
+    pub arriving: &'a mut [f64],
+    pub decay: f64,
+    pub to_a: f64,
+    pub to_b: f64,
+}
+
+impl ExpInput<'_> {
+    /// The same view restricted to the neurons `range`.
+    #[inline(always)]
+    pub fn block(&mut self, range: std::ops::Range<usize>) -> ExpInput<'_> {
+        ExpInput {
+            s: &mut self.s[range.clone()],
+            arriving: &mut self.arriving[range],
+            decay: self.decay,
+            to_a: self.to_a,
+            to_b: self.to_b,
         }
     }
 }
