@@ -4,7 +4,7 @@
 //! Shards run in parallel on a rayon pool, one per thread, for the whole run; the only
 //! synchronisation is one barrier per step after the spikes are published. Spike lists are
 //! double-buffered by step parity, so a shard may publish step t+1 while another still reads
-//! step t. Each shard adds into its own neurons' ring buffers, in the same order (spikes by
+//! step t. Each shard adds into its own neurons' channels and ring buffers, in the same order (spikes by
 //! increasing index, synapses in table order) for any number of shards: results are
 //! bit-identical whatever the thread count.
 
@@ -12,19 +12,22 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, RwLock};
 use std::time::Instant;
 
-use crate::network::{Delays, LocalSource, Network, PopulationShard, Shard};
+use cpu_time::ProcessTime;
+
+use crate::network::{Delays, LocalSource, Network, PopulationShard, ProjectionShard, Shard};
 use crate::neurons::{NeuronConsts, StepInput, lif};
 use crate::rng;
+use crate::synapses::{Accumulators, ExpInput};
 
 /// The phases of one step, in order, with what each does.
 pub const SCHEDULE: &[(&str, &str)] = &[
     ("record_state", "sample monitored state variables (their values at the start of the step, time t)"),
     ("inject", "recompute injected currents where one starts or stops at this step"),
-    ("deliver", "add the events due at t from the delay ring buffers to the synapse channels, sum their input at t"),
-    ("update", "integrate each neuron over [t, t+dt] with the synaptic input at t, then threshold and reset"),
+    ("deliver", "add the events due at t from the delay ring buffers to the synapse channels"),
+    ("update", "sum the channels' input at t and advance them; integrate each neuron over [t, t+dt] with that input, then threshold and reset"),
     ("sources", "emit the spikes of Poisson and spike-time sources"),
     ("exchange", "publish this step's spikes to every shard (one barrier)"),
-    ("propagate", "for every spike, add each synapse's weight to the ring slot t + delay of its target"),
+    ("propagate", "for every spike, add each synapse's weight to its target's ring slot t + delay (to the channel itself for a one-step delay)"),
     ("record_spikes", "store this step's spikes, stamped with time t"),
 ];
 
@@ -51,6 +54,8 @@ pub struct RunResult {
     pub states: Vec<StateRecord>,
     pub synaptic_events: u64,
     pub wall_s: f64,
+    /// CPU time of the whole process (all threads) during the loop.
+    pub cpu_s: f64,
     pub n_steps: u64,
 }
 
@@ -137,6 +142,7 @@ pub fn run(net: &mut Network, progress: Option<Progress>) -> RunResult {
     let reference = net.reference_kernels;
     let shards: Vec<Mutex<Shard>> = net.shards.drain(..).map(Mutex::new).collect();
     let start = Instant::now();
+    let cpu_start = ProcessTime::now();
     let run_one = |index: usize| {
         let mut shard = shards[index].lock().expect("shard lock");
         let locals = local_monitors(&monitors, &shard);
@@ -149,9 +155,9 @@ pub fn run(net: &mut Network, progress: Option<Progress>) -> RunResult {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(k).build().expect("thread pool");
         pool.broadcast(|ctx| run_one(ctx.index()))
     };
-    let wall_s = start.elapsed().as_secs_f64();
+    let (wall_s, cpu_s) = (start.elapsed().as_secs_f64(), cpu_start.elapsed().as_secs_f64());
     net.shards = shards.into_iter().map(|m| m.into_inner().expect("shard lock")).collect();
-    merge(net, outputs, monitors, wall_s)
+    merge(net, outputs, monitors, wall_s, cpu_s)
 }
 
 fn run_shard(
@@ -177,6 +183,7 @@ fn run_shard(
         }
         for (pi, pop) in shard.populations.iter_mut().enumerate() {
             inject(pop, step);
+            pop.channels.iter_mut().for_each(|ch| ch.deliver(step));
             local[pi].clear();
             update(pop, step, &mut local[pi], reference);
         }
@@ -197,34 +204,11 @@ fn run_shard(
         exchange.barrier.wait();
         for proj in &shard.projections {
             let channel = &mut shard.populations[proj.post_population].channels[proj.channel];
-            let (ring, n, slots) = channel.ring_parts();
+            let (ring, n, slots) = channel.targets();
             let base = (step % slots as u64) as usize;
             for published in &exchange.published {
                 let lists = published[parity].read().expect("spike list lock");
-                for &pre in &lists[proj.pre_group] {
-                    let (lo, hi) = (proj.row_start[pre as usize] as usize, proj.row_start[pre as usize + 1] as usize);
-                    events += (hi - lo) as u64;
-                    let posts = &proj.post[lo..hi];
-                    let weights = &proj.weight[lo..hi];
-                    match &proj.delays {
-                        Delays::Same(d) => {
-                            let slot = (base + *d as usize) % slots;
-                            let row = &mut ring[slot * n..(slot + 1) * n];
-                            for (&j, &w) in posts.iter().zip(weights) {
-                                debug_assert!((j as usize) < row.len());
-                                // SAFETY: `Network::build` stores only targets inside the
-                                // shard's block, whose length is the ring row length `n`.
-                                unsafe { *row.get_unchecked_mut(j as usize) += w as f64 };
-                            }
-                        }
-                        Delays::PerSynapse(delays) => {
-                            for ((&j, &w), &d) in posts.iter().zip(weights).zip(&delays[lo..hi]) {
-                                let slot = (base + d as usize) % slots;
-                                ring[slot * n + j as usize] += w as f64;
-                            }
-                        }
-                    }
-                }
+                events += propagate(proj, &lists[proj.pre_group], ring, n, slots, base);
             }
         }
         {
@@ -241,6 +225,48 @@ fn run_shard(
         }
     }
     ShardOutput { spikes, states: monitors, events }
+}
+
+/// How many spikes ahead the propagation loop prefetches synapse rows: a row is far in
+/// memory from the previous one, and rows are short (tens of synapses).
+const PREFETCH_AHEAD: usize = 4;
+
+/// Adds the weights of the synapses of `spikes` (presynaptic indices, increasing) to the
+/// rows `base + delay` of their targets in `ring` (`Channel::targets`); returns the number
+/// of synaptic events.
+fn propagate(proj: &ProjectionShard, spikes: &[u32], ring: &mut [f64], n: usize, slots: usize, base: usize) -> u64 {
+    let mut events = 0;
+    match &proj.delays {
+        Delays::Same(d) => {
+            let slot = (base + *d as usize) % slots;
+            let row = &mut ring[slot * n..(slot + 1) * n];
+            for (s, &pre) in spikes.iter().enumerate() {
+                if let Some(&ahead) = spikes.get(s + PREFETCH_AHEAD) {
+                    proj.prefetch_row(ahead);
+                }
+                let synapses = proj.row(pre);
+                events += synapses.len() as u64;
+                for (&j, &w) in proj.post[synapses.clone()].iter().zip(&proj.weight[synapses]) {
+                    debug_assert!((j as usize) < row.len());
+                    // SAFETY: `Network::build` stores only targets inside the shard's block,
+                    // whose length is the ring row length `n`.
+                    unsafe { *row.get_unchecked_mut(j as usize) += w as f64 };
+                }
+            }
+        }
+        Delays::PerSynapse(delays) => {
+            for &pre in spikes {
+                let synapses = proj.row(pre);
+                events += synapses.len() as u64;
+                let targets = proj.post[synapses.clone()].iter().zip(&proj.weight[synapses.clone()]).zip(&delays[synapses]);
+                for ((&j, &w), &d) in targets {
+                    let slot = (base + d as usize) % slots;
+                    ring[slot * n + j as usize] += w as f64;
+                }
+            }
+        }
+    }
+    events
 }
 
 fn inject(pop: &mut PopulationShard, step: u64) {
@@ -280,13 +306,13 @@ fn update(pop: &mut PopulationShard, step: u64, spikes: &mut Vec<u32>, reference
         if pop.jumps {
             jumps.fill(0.0);
         }
-        for ch in &mut pop.channels {
-            ch.advance(step, lo..hi, a, b, jumps);
+        for (c, ch) in pop.channels.iter_mut().enumerate() {
+            ch.advance(lo..hi, Accumulators { a: &mut *a, b: &mut *b, jumps: &mut *jumps }, c == 0);
         }
         let input = StepInput::new(a, b, &pop.i_ext[lo..hi], jumps, pop.conductance, pop.jumps);
         let mut vars: Vec<&mut [f64]> = pop.vars.iter_mut().map(|v| &mut v[lo..hi]).collect();
         let before = spikes.len();
-        pop.consts.step(&mut vars, &mut pop.refractory[lo..hi], &input, spikes);
+        pop.consts.step(step as i64, &mut vars, &mut pop.refractory[lo..hi], &input, spikes);
         for s in &mut spikes[before..] {
             *s += lo as u32;
         }
@@ -295,13 +321,20 @@ fn update(pop: &mut PopulationShard, step: u64, spikes: &mut Vec<u32>, reference
 }
 
 /// The kernel that advances a population: `"fused_lif_exp"` for LIF populations whose
-/// synapses are one or two exponential channels (unless `reference` asks for the
-/// reference kernels), else `"reference"` (the channels' pass, then the model's step).
+/// synapses are one or two exponential channels, conductance-based ones first (unless
+/// `reference` asks for the reference kernels), else `"reference"` (the channels' pass,
+/// then the model's step).
 pub fn kernel(pop: &PopulationShard, reference: bool) -> &'static str {
+    let leading = leading_conductance_channels(pop);
     let fusable = matches!(pop.consts, NeuronConsts::Lif(_))
         && (1..=2).contains(&pop.channels.len())
-        && pop.channels.iter().all(|ch| ch.consts.is_exponential());
+        && pop.channels.iter().all(|ch| ch.consts.is_exponential())
+        && pop.channels[leading..].iter().all(|ch| !ch.consts.is_conductance());
     if fusable && !reference { "fused_lif_exp" } else { "reference" }
+}
+
+fn leading_conductance_channels(pop: &PopulationShard) -> usize {
+    pop.channels.iter().take_while(|ch| ch.consts.is_conductance()).count()
 }
 
 /// The fused kernel (see [`kernel`]); returns false, having done nothing, where it does
@@ -310,17 +343,24 @@ fn update_fused(pop: &mut PopulationShard, step: u64, spikes: &mut Vec<u32>) -> 
     if kernel(pop, false) != "fused_lif_exp" {
         return false;
     }
-    let NeuronConsts::Lif(consts) = &pop.consts else { unreachable!("checked by `kernel`") };
-    let inputs: Vec<_> = pop.channels.iter_mut().map(|ch| ch.exp_input(step).expect("checked by `kernel`")).collect();
-    let (v, refractory, i_ext, conductance) = (&mut pop.vars[0], &mut pop.refractory, &pop.i_ext, pop.conductance);
-    match <[_; 1]>::try_from(inputs) {
-        Ok(one) => lif::step_fused(consts, v, refractory, i_ext, one, conductance, spikes),
-        Err(inputs) => {
-            let two: [_; 2] = inputs.try_into().ok().expect("checked by `kernel`");
-            lif::step_fused(consts, v, refractory, i_ext, two, conductance, spikes);
-        }
+    let conductance_channels = leading_conductance_channels(pop);
+    let NeuronConsts::Lif(c) = &pop.consts else { unreachable!("checked by `kernel`") };
+    let inputs: Vec<ExpInput> = pop.channels.iter_mut().map(|ch| ch.exp_input().expect("checked by `kernel`")).collect();
+    let i_ext = if pop.currents.is_empty() { None } else { Some(pop.i_ext.as_slice()) };
+    let (v, r, t) = (&mut pop.vars[0], &mut pop.refractory, step as i64);
+    match (inputs.len(), conductance_channels) {
+        (1, 0) => lif::step_fused::<1, 0>(c, t, v, r, i_ext, array(inputs), spikes),
+        (1, 1) => lif::step_fused::<1, 1>(c, t, v, r, i_ext, array(inputs), spikes),
+        (2, 0) => lif::step_fused::<2, 0>(c, t, v, r, i_ext, array(inputs), spikes),
+        (2, 1) => lif::step_fused::<2, 1>(c, t, v, r, i_ext, array(inputs), spikes),
+        (2, 2) => lif::step_fused::<2, 2>(c, t, v, r, i_ext, array(inputs), spikes),
+        _ => unreachable!("checked by `kernel`"),
     }
     true
+}
+
+fn array<const C: usize>(inputs: Vec<ExpInput>) -> [ExpInput; C] {
+    inputs.try_into().ok().expect("one input per channel")
 }
 
 fn emit(start: usize, len: usize, kind: &mut LocalSource, step: u64, out: &mut Vec<u32>) {
@@ -408,7 +448,7 @@ fn local_monitors(plans: &[MonitorPlan], shard: &Shard) -> Vec<LocalStateMonitor
         .collect()
 }
 
-fn merge(net: &Network, outputs: Vec<ShardOutput>, plans: Vec<MonitorPlan>, wall_s: f64) -> RunResult {
+fn merge(net: &Network, outputs: Vec<ShardOutput>, plans: Vec<MonitorPlan>, wall_s: f64, cpu_s: f64) -> RunResult {
     let n_groups = net.groups.len();
     let mut spikes = Vec::with_capacity(n_groups);
     for g in 0..n_groups {
@@ -443,6 +483,7 @@ fn merge(net: &Network, outputs: Vec<ShardOutput>, plans: Vec<MonitorPlan>, wall
         states,
         synaptic_events: outputs.iter().map(|o| o.events).sum(),
         wall_s,
+        cpu_s,
         n_steps: net.n_steps,
     }
 }

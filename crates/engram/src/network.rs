@@ -6,7 +6,7 @@
 
 use crate::connectivity;
 use crate::error::{EngramError, Result};
-use crate::neurons::{Countdown, NeuronConsts};
+use crate::neurons::{RefractoryEnd, NeuronConsts};
 use crate::rng::{self, Purpose};
 use crate::spec::{NetworkSpec, SourceKind};
 use crate::synapses::{Channel, ChannelConsts, SynapseModel};
@@ -45,7 +45,7 @@ pub struct PopulationShard {
     pub consts: NeuronConsts,
     /// State variables in the order of the model's `VARS`.
     pub vars: Vec<Vec<f64>>,
-    pub refractory: Vec<Countdown>,
+    pub refractory: Vec<RefractoryEnd>,
     pub channels: Vec<Channel>,
     pub syn_a: Vec<f64>,
     pub syn_b: Vec<f64>,
@@ -102,6 +102,33 @@ pub struct ProjectionShard {
     pub post: Vec<u32>,
     pub weight: Vec<f32>,
     pub delays: Delays,
+}
+
+impl ProjectionShard {
+    /// The synapses of presynaptic neuron `pre`: indices into `post`, `weight`, delays.
+    #[inline(always)]
+    pub fn row(&self, pre: u32) -> std::ops::Range<usize> {
+        self.row_start[pre as usize] as usize..self.row_start[pre as usize + 1] as usize
+    }
+
+    /// Asks the processor to start loading the first synapses of `pre` into the cache.
+    #[inline(always)]
+    pub fn prefetch_row(&self, pre: u32) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            let start = self.row_start[pre as usize] as usize;
+            if let (Some(post), Some(weight)) = (self.post.get(start), self.weight.get(start)) {
+                // SAFETY: a prefetch is only a hint; it reads nothing and faults on nothing.
+                unsafe {
+                    _mm_prefetch::<_MM_HINT_T0>((post as *const u32).cast());
+                    _mm_prefetch::<_MM_HINT_T0>((weight as *const f32).cast());
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = pre;
+    }
 }
 
 /// Splits `n` items into `k` contiguous blocks; returns the start of block `i`.
@@ -278,6 +305,7 @@ impl Network {
                 )));
             }
             let same_delay = syn.delay.first().copied().filter(|&d| syn.delay.iter().all(|&x| x == d));
+            let weight_scale = ChannelConsts::lower(&proj.synapse, dt).weight_scale();
             for (ki, shard) in shards.iter_mut().enumerate() {
                 let (start, end) = (block_start(n_post, k, ki), block_start(n_post, k, ki + 1));
                 let mut row_start = Vec::with_capacity(n_pre + 1);
@@ -288,7 +316,7 @@ impl Network {
                         let j = syn.post[s] as usize;
                         if (start..end).contains(&j) {
                             post.push((j - start) as u32);
-                            weight.push(syn.weight[s]);
+                            weight.push((syn.weight[s] as f64 * weight_scale) as f32);
                             if same_delay.is_none() {
                                 delay.push(syn.delay[s] as u16);
                             }

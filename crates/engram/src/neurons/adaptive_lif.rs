@@ -14,7 +14,7 @@
 
 use serde::Serialize;
 
-use super::{Countdown, Integration, StepInput, check_non_negative, check_positive};
+use super::{RefractoryEnd, Integration, StepInput, check_non_negative, check_positive};
 use crate::error::Result;
 use crate::spec::reader::TableReader;
 use crate::units::Dim;
@@ -103,12 +103,12 @@ pub struct AdaptiveLifConsts {
     a: f64,
     b: f64,
     th_jump: f64,
-    ref_steps: Countdown,
+    ref_steps: i64,
     w_decay: f64,
     th_decay: f64,
 }
 
-pub fn step(c: &AdaptiveLifConsts, vars: &mut [&mut [f64]], refractory: &mut [Countdown], input: &StepInput, spikes: &mut Vec<u32>) {
+pub fn step(c: &AdaptiveLifConsts, step: i64, vars: &mut [&mut [f64]], refractory: &mut [RefractoryEnd], input: &StepInput, spikes: &mut Vec<u32>) {
     let [v, w, th] = vars else { unreachable!("adaptive LIF state is [v, w, th]") };
     for i in 0..v.len() {
         let v_old = v[i];
@@ -116,7 +116,7 @@ pub fn step(c: &AdaptiveLifConsts, vars: &mut [&mut [f64]], refractory: &mut [Co
         let w_old = w[i];
         w[i] = w_inf + (w_old - w_inf) * c.w_decay;
         th[i] *= c.th_decay;
-        if super::hold_refractory(&mut refractory[i]) {
+        if super::is_refractory(refractory[i], step) {
             continue;
         }
         let vi = v_old + input.v_jump(i);
@@ -127,7 +127,7 @@ pub fn step(c: &AdaptiveLifConsts, vars: &mut [&mut [f64]], refractory: &mut [Co
             vi = c.v_reset;
             w[i] += c.b;
             th[i] += c.th_jump;
-            refractory[i] = c.ref_steps;
+            refractory[i] = step + c.ref_steps;
             spikes.push(i as u32);
         }
         v[i] = vi;
@@ -165,9 +165,9 @@ mod tests {
         // A jump of 10 mV forces a spike regardless of the current threshold.
         let kick = [10.0];
         let forced = StepInput::new(&zero, &zero, &zero, &kick, false, true);
-        step(&c, &mut crate::neurons::views(&mut vars), &mut refr, &forced, &mut spikes);
+        step(&c, 0, &mut crate::neurons::views(&mut vars), &mut refr, &forced, &mut spikes);
         assert!((vars[2][0] - 0.1).abs() < 1e-12);
-        step(&c, &mut crate::neurons::views(&mut vars), &mut refr, &forced, &mut spikes);
+        step(&c, 1, &mut crate::neurons::views(&mut vars), &mut refr, &forced, &mut spikes);
         assert_eq!(spikes, vec![0, 0]);
         assert!((c.v_th + vars[2][0] - 1.19).abs() < 1e-12, "A_2 = {}", c.v_th + vars[2][0]);
     }
@@ -193,8 +193,8 @@ mod tests {
         let mut refr = vec![0];
         let zero = [0.0];
         let input = StepInput::current_only(&zero, &zero);
-        for _ in 0..1000 {
-            step(&c, &mut crate::neurons::views(&mut vars), &mut refr, &input, &mut Vec::new());
+        for t in 0..1000 {
+            step(&c, t, &mut crate::neurons::views(&mut vars), &mut refr, &input, &mut Vec::new());
         }
         let expected = 0.05 * (-100.0f64 / 100.0).exp();
         assert!((vars[1][0] - expected).abs() < 1e-12);

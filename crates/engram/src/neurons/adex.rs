@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 
-use super::{Countdown, Integration, StepInput, check_non_negative, check_positive};
+use super::{RefractoryEnd, Integration, StepInput, check_non_negative, check_positive};
 use crate::error::Result;
 use crate::spec::reader::TableReader;
 use crate::units::Dim;
@@ -79,14 +79,14 @@ impl AdexParams {
 pub struct AdexConsts {
     p: AdexParams,
     dt: f64,
-    ref_steps: Countdown,
+    ref_steps: i64,
 }
 
-pub fn step(c: &AdexConsts, vars: &mut [&mut [f64]], refractory: &mut [Countdown], input: &StepInput, spikes: &mut Vec<u32>) {
+pub fn step(c: &AdexConsts, step: i64, vars: &mut [&mut [f64]], refractory: &mut [RefractoryEnd], input: &StepInput, spikes: &mut Vec<u32>) {
     let p = &c.p;
     let [v, w] = vars else { unreachable!("AdEx state is [v, w]") };
     for i in 0..v.len() {
-        let held = super::hold_refractory(&mut refractory[i]);
+        let held = super::is_refractory(refractory[i], step);
         let v_old = if held { v[i] } else { v[i] + input.v_jump(i) };
         let w_old = w[i];
         w[i] = w_old + c.dt / p.tau_w * (p.a * (v_old - p.e_l) - w_old);
@@ -102,7 +102,7 @@ pub fn step(c: &AdexConsts, vars: &mut [&mut [f64]], refractory: &mut [Countdown
         if vi >= p.v_peak {
             vi = p.v_reset;
             w[i] += p.b;
-            refractory[i] = c.ref_steps;
+            refractory[i] = step + c.ref_steps;
             spikes.push(i as u32);
         }
         v[i] = vi;

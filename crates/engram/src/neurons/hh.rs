@@ -23,7 +23,7 @@
 
 use serde::Serialize;
 
-use super::{Countdown, StepInput, check_non_negative, check_positive};
+use super::{RefractoryEnd, StepInput, check_non_negative, check_positive};
 use crate::error::Result;
 use crate::spec::reader::TableReader;
 use crate::units::Dim;
@@ -138,14 +138,14 @@ fn x_over_expm1(x: f64, k: f64) -> f64 {
 pub struct HhConsts {
     p: HhParams,
     dt: f64,
-    ref_steps: Countdown,
+    ref_steps: i64,
 }
 
-pub fn step(c: &HhConsts, vars: &mut [&mut [f64]], refractory: &mut [Countdown], input: &StepInput, spikes: &mut Vec<u32>) {
+pub fn step(c: &HhConsts, step: i64, vars: &mut [&mut [f64]], refractory: &mut [RefractoryEnd], input: &StepInput, spikes: &mut Vec<u32>) {
     let p = &c.p;
     let [v, m, h, n] = vars else { unreachable!("HH state is [v, m, h, n]") };
     for i in 0..v.len() {
-        let held = super::hold_refractory(&mut refractory[i]);
+        let held = super::is_refractory(refractory[i], step);
         let v_old = v[i] + input.v_jump(i);
         let (mi, hi, ni) = (m[i], h[i], n[i]);
         let rates = p.rates(v_old);
@@ -160,7 +160,7 @@ pub fn step(c: &HhConsts, vars: &mut [&mut [f64]], refractory: &mut [Countdown],
         let v_inf = drive / g_total;
         let vi = v_inf + (v_old - v_inf) * (-c.dt * g_total / p.c_m).exp();
         if !held && v_old < p.v_spike && vi >= p.v_spike {
-            refractory[i] = c.ref_steps;
+            refractory[i] = step + c.ref_steps;
             spikes.push(i as u32);
         }
         v[i] = vi;

@@ -15,7 +15,7 @@
 
 use serde::Serialize;
 
-use super::{Countdown, Integration, StepInput, check_positive};
+use super::{RefractoryEnd, Integration, StepInput, check_positive};
 use crate::error::Result;
 use crate::spec::reader::TableReader;
 use crate::units::Dim;
@@ -87,7 +87,7 @@ pub struct IzhikevichConsts {
     v_peak: f64,
     inv_c_m: f64,
     i_e: f64,
-    ref_steps: Countdown,
+    ref_steps: i64,
     paper: bool,
 }
 
@@ -96,10 +96,10 @@ fn dv(v: f64, u: f64, i: f64) -> f64 {
     0.04 * v * v + 5.0 * v + 140.0 - u + i
 }
 
-pub fn step(c: &IzhikevichConsts, vars: &mut [&mut [f64]], refractory: &mut [Countdown], input: &StepInput, spikes: &mut Vec<u32>) {
+pub fn step(c: &IzhikevichConsts, step: i64, vars: &mut [&mut [f64]], refractory: &mut [RefractoryEnd], input: &StepInput, spikes: &mut Vec<u32>) {
     let [v, u] = vars else { unreachable!("Izhikevich state is [v, u]") };
     for i in 0..v.len() {
-        if super::hold_refractory(&mut refractory[i]) {
+        if super::is_refractory(refractory[i], step) {
             continue;
         }
         let mut vi = v[i] + input.v_jump(i);
@@ -117,7 +117,7 @@ pub fn step(c: &IzhikevichConsts, vars: &mut [&mut [f64]], refractory: &mut [Cou
         if vi >= c.v_peak {
             vi = c.c;
             u[i] += c.d;
-            refractory[i] = c.ref_steps;
+            refractory[i] = step + c.ref_steps;
             spikes.push(i as u32);
         }
         v[i] = vi;

@@ -16,7 +16,7 @@
 use serde::Serialize;
 
 use super::threshold::{Reset, fused_exp_loop, threshold_loop};
-use super::{Countdown, Integration, StepInput, check_positive};
+use super::{RefractoryEnd, Integration, StepInput, check_positive};
 use crate::synapses::ExpInput;
 use crate::error::Result;
 use crate::spec::reader::TableReader;
@@ -68,6 +68,8 @@ impl LifParams {
             decay: (-dt / self.tau_m).exp(),
             r_m: 1.0 / g_l,
             euler: self.integration == Integration::Euler,
+            dt_over_c: dt / self.c_m,
+            rest_current: g_l * self.e_l + self.i_e,
         }
     }
 
@@ -88,11 +90,15 @@ pub struct LifConsts {
     v_th: f64,
     v_reset: f64,
     i_e: f64,
-    ref_steps: Countdown,
+    ref_steps: i64,
     /// exp(-dt / tau_m), the propagator without conductance input.
     decay: f64,
     r_m: f64,
     euler: bool,
+    /// dt / C_m and g_L E_L + I_e: the forward-Euler step is
+    /// `V + dt/C_m ((g_L E_L + I_e + I_ext + a) - (g_L + b) V)`.
+    dt_over_c: f64,
+    rest_current: f64,
 }
 
 impl LifConsts {
@@ -102,7 +108,7 @@ impl LifConsts {
 
     #[inline(always)]
     fn euler(&self, v: f64, a: f64, b: f64, i: f64) -> f64 {
-        v + self.dt / self.c_m * (self.g_l * (self.e_l - v) + self.i_e + i + a - b * v)
+        v + self.dt_over_c * ((self.rest_current + i + a) - (self.g_l + b) * v)
     }
 
     #[inline(always)]
@@ -121,35 +127,36 @@ impl LifConsts {
 
 /// Advances every neuron by one step; pushes local indices of spiking neurons.
 /// One loop per integration mode, so that each vectorises.
-pub fn step(c: &LifConsts, vars: &mut [&mut [f64]], refractory: &mut [Countdown], input: &StepInput, spikes: &mut Vec<u32>) {
+pub fn step(c: &LifConsts, step: i64, vars: &mut [&mut [f64]], refractory: &mut [RefractoryEnd], input: &StepInput, spikes: &mut Vec<u32>) {
     let [v] = vars else { unreachable!("LIF state is [v]") };
     if c.euler {
-        threshold_loop(v, refractory, input, c.reset(), spikes, |v, a, b, i| c.euler(v, a, b, i));
+        threshold_loop(step, v, refractory, input, c.reset(), spikes, |v, a, b, i| c.euler(v, a, b, i));
     } else if input.conductance {
-        threshold_loop(v, refractory, input, c.reset(), spikes, |v, a, b, i| c.exact_conductance(v, a, b, i));
+        threshold_loop(step, v, refractory, input, c.reset(), spikes, |v, a, b, i| c.exact_conductance(v, a, b, i));
     } else {
-        threshold_loop(v, refractory, input, c.reset(), spikes, |v, a, b, i| c.exact_current(v, a, b, i));
+        threshold_loop(step, v, refractory, input, c.reset(), spikes, |v, a, b, i| c.exact_current(v, a, b, i));
     }
 }
 
-/// [`step`] for a population whose synapses are the `C` exponential `channels`, advanced
-/// inside the neuron loop (`conductance`: whether any of them is conductance-based).
-/// Gives the same numbers as the channels' `advance` followed by [`step`].
-pub fn step_fused<const C: usize>(
+/// [`step`] for a population whose synapses are the `C` exponential `channels`, the first
+/// `COND` conductance-based, advanced inside the neuron loop. Gives the same numbers as
+/// the channels' `advance` followed by [`step`].
+pub fn step_fused<const C: usize, const COND: usize>(
     c: &LifConsts,
+    step: i64,
     v: &mut [f64],
-    refractory: &mut [Countdown],
-    i_ext: &[f64],
+    refractory: &mut [RefractoryEnd],
+    i_ext: Option<&[f64]>,
     channels: [ExpInput; C],
-    conductance: bool,
     spikes: &mut Vec<u32>,
 ) {
+    let (r, reset) = (refractory, c.reset());
     if c.euler {
-        fused_exp_loop(v, refractory, i_ext, channels, c.reset(), spikes, |v, a, b, i| c.euler(v, a, b, i));
-    } else if conductance {
-        fused_exp_loop(v, refractory, i_ext, channels, c.reset(), spikes, |v, a, b, i| c.exact_conductance(v, a, b, i));
+        fused_exp_loop::<C, COND>(step, v, r, i_ext, channels, reset, spikes, |v, a, b, i| c.euler(v, a, b, i));
+    } else if COND > 0 {
+        fused_exp_loop::<C, COND>(step, v, r, i_ext, channels, reset, spikes, |v, a, b, i| c.exact_conductance(v, a, b, i));
     } else {
-        fused_exp_loop(v, refractory, i_ext, channels, c.reset(), spikes, |v, a, b, i| c.exact_current(v, a, b, i));
+        fused_exp_loop::<C, COND>(step, v, r, i_ext, channels, reset, spikes, |v, a, b, i| c.exact_current(v, a, b, i));
     }
 }
 
@@ -179,8 +186,8 @@ mod tests {
             let zero = [0.0];
             let input = StepInput::current_only(&zero, &zero);
             let steps = (50.0 / dt).round() as usize;
-            for _ in 0..steps {
-                step(&c, &mut crate::neurons::views(&mut vars), &mut refr, &input, &mut Vec::new());
+            for t in 0..steps {
+                step(&c, t as i64, &mut crate::neurons::views(&mut vars), &mut refr, &input, &mut Vec::new());
             }
             let analytic = -65.0 + 10.0 * (-50.0f64 / 10.0).exp();
             assert!((vars[0][0] - analytic).abs() < 1e-12, "dt {dt}: {} vs {analytic}", vars[0][0]);
@@ -196,13 +203,13 @@ mod tests {
         let zero = [0.0];
         let input = StepInput::current_only(&zero, &drive);
         let mut spikes = Vec::new();
-        step(&c, &mut crate::neurons::views(&mut vars), &mut refr, &input, &mut spikes);
+        step(&c, 0, &mut crate::neurons::views(&mut vars), &mut refr, &input, &mut spikes);
         assert_eq!(spikes, vec![0]);
-        for _ in 0..19 {
-            step(&c, &mut crate::neurons::views(&mut vars), &mut refr, &input, &mut spikes);
+        for t in 1..20 {
+            step(&c, t, &mut crate::neurons::views(&mut vars), &mut refr, &input, &mut spikes);
             assert_eq!(vars[0][0], -65.0);
         }
-        step(&c, &mut crate::neurons::views(&mut vars), &mut refr, &input, &mut spikes);
+        step(&c, 20, &mut crate::neurons::views(&mut vars), &mut refr, &input, &mut spikes);
         assert!(vars[0][0] > -65.0, "integration resumes t_ref after the spike");
     }
 }

@@ -61,9 +61,10 @@ impl<'a> StepInput<'a> {
     }
 }
 
-/// A refractory countdown in steps (see [`hold_refractory`]). 64 bits wide so that the
-/// vectorised loops keep it in the same lanes as the f64 state.
-pub type Countdown = i64;
+/// The first step at which a neuron integrates again after its last spike (0 before any
+/// spike; see [`is_refractory`]). 64 bits wide so that the vectorised loops keep it in the
+/// same lanes as the f64 state.
+pub type RefractoryEnd = i64;
 
 /// Integration scheme names shared by the models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -102,19 +103,17 @@ pub(crate) fn check_non_negative(r: &TableReader, key: &str, x: f64) -> Result<(
     if x >= 0.0 { Ok(()) } else { Err(r.field_error(key, format!("`{key}` must not be negative, got {x}"))) }
 }
 
-pub(crate) fn refractory_steps(t_ref: f64, dt: f64) -> Countdown {
-    (t_ref / dt).round() as Countdown
+pub(crate) fn refractory_steps(t_ref: f64, dt: f64) -> i64 {
+    (t_ref / dt).round() as i64
 }
 
 /// Refractory bookkeeping: a neuron that spiked at step k is held (no integration, no
 /// threshold) during steps k+1 .. k+n-1 and integrates again from step k+n, i.e. from the
-/// spike time + t_ref (Brian2's convention). Returns whether the neuron is held this step.
+/// spike time + t_ref (Brian2's convention). Its [`RefractoryEnd`] is k+n; returns whether
+/// it is held at `step`.
 #[inline(always)]
-pub(crate) fn hold_refractory(counter: &mut Countdown) -> bool {
-    if *counter > 0 {
-        *counter -= 1;
-    }
-    *counter > 0
+pub(crate) fn is_refractory(end: RefractoryEnd, step: i64) -> bool {
+    step < end
 }
 
 /// Borrowed views of owned state columns, as the kernels take them.
@@ -193,13 +192,13 @@ impl NeuronParams {
 impl NeuronConsts {
     /// One step of a population: integrate, threshold, reset. Local spiking indices are
     /// appended to `spikes` in increasing order.
-    pub fn step(&self, vars: &mut [&mut [f64]], refractory: &mut [Countdown], input: &StepInput, spikes: &mut Vec<u32>) {
+    pub fn step(&self, step: i64, vars: &mut [&mut [f64]], refractory: &mut [RefractoryEnd], input: &StepInput, spikes: &mut Vec<u32>) {
         match self {
-            NeuronConsts::Lif(c) => lif::step(c, vars, refractory, input, spikes),
-            NeuronConsts::AdaptiveLif(c) => adaptive_lif::step(c, vars, refractory, input, spikes),
-            NeuronConsts::Izhikevich(c) => izhikevich::step(c, vars, refractory, input, spikes),
-            NeuronConsts::Adex(c) => adex::step(c, vars, refractory, input, spikes),
-            NeuronConsts::Hh(c) => hh::step(c, vars, refractory, input, spikes),
+            NeuronConsts::Lif(c) => lif::step(c, step, vars, refractory, input, spikes),
+            NeuronConsts::AdaptiveLif(c) => adaptive_lif::step(c, step, vars, refractory, input, spikes),
+            NeuronConsts::Izhikevich(c) => izhikevich::step(c, step, vars, refractory, input, spikes),
+            NeuronConsts::Adex(c) => adex::step(c, step, vars, refractory, input, spikes),
+            NeuronConsts::Hh(c) => hh::step(c, step, vars, refractory, input, spikes),
         }
     }
 }

@@ -41,6 +41,8 @@ pub struct Summary {
     pub dt_s: f64,
     pub steps: u64,
     pub wall_s: f64,
+    /// CPU time of the process (all threads) during the simulation loop.
+    pub cpu_s: f64,
     pub setup_s: f64,
     pub synapses: u64,
     pub bytes_per_synapse: f64,
@@ -80,6 +82,7 @@ impl Summary {
             dt_s: run.dt * 1e-3,
             steps: result.n_steps,
             wall_s: result.wall_s,
+            cpu_s: result.cpu_s,
             setup_s,
             synapses: net.n_synapses,
             bytes_per_synapse: if net.n_synapses > 0 { net.synapse_bytes as f64 / net.n_synapses as f64 } else { 0.0 },
