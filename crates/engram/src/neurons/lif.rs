@@ -111,6 +111,12 @@ impl LifConsts {
         v + self.dt_over_c * ((self.rest_current + i + a) - (self.g_l + b) * v)
     }
 
+    /// The exact step, with (`conductance`) or without conductance input.
+    #[inline(always)]
+    fn exact(&self, conductance: bool, v: f64, a: f64, b: f64, i: f64) -> f64 {
+        if conductance { self.exact_conductance(v, a, b, i) } else { self.exact_current(v, a, b, i) }
+    }
+
     #[inline(always)]
     fn exact_conductance(&self, v: f64, a: f64, b: f64, i: f64) -> f64 {
         let g = self.g_l + b;
@@ -139,8 +145,9 @@ pub fn step(c: &LifConsts, step: i64, vars: &mut [&mut [f64]], refractory: &mut 
 }
 
 /// [`step`] for a population whose synapses are the `C` exponential `channels`, the first
-/// `COND` conductance-based, advanced inside the neuron loop. Gives the same numbers as
-/// the channels' `advance` followed by [`step`].
+/// `COND` conductance-based, advanced inside the neuron loop; `i_ext` is None where no
+/// current is injected. Gives the same numbers as the channels' `advance` followed by
+/// [`step`].
 pub fn step_fused<const C: usize, const COND: usize>(
     c: &LifConsts,
     step: i64,
@@ -151,12 +158,11 @@ pub fn step_fused<const C: usize, const COND: usize>(
     spikes: &mut Vec<u32>,
 ) {
     let (r, reset) = (refractory, c.reset());
-    if c.euler {
-        fused_exp_loop::<C, COND>(step, v, r, i_ext, channels, reset, spikes, |v, a, b, i| c.euler(v, a, b, i));
-    } else if COND > 0 {
-        fused_exp_loop::<C, COND>(step, v, r, i_ext, channels, reset, spikes, |v, a, b, i| c.exact_conductance(v, a, b, i));
-    } else {
-        fused_exp_loop::<C, COND>(step, v, r, i_ext, channels, reset, spikes, |v, a, b, i| c.exact_current(v, a, b, i));
+    match (i_ext, c.euler) {
+        (Some(i), true) => fused_exp_loop::<C, COND, true>(step, v, r, i, channels, reset, spikes, |v, a, b, i| c.euler(v, a, b, i)),
+        (None, true) => fused_exp_loop::<C, COND, false>(step, v, r, &[], channels, reset, spikes, |v, a, b, i| c.euler(v, a, b, i)),
+        (Some(i), false) => fused_exp_loop::<C, COND, true>(step, v, r, i, channels, reset, spikes, |v, a, b, i| c.exact(COND > 0, v, a, b, i)),
+        (None, false) => fused_exp_loop::<C, COND, false>(step, v, r, &[], channels, reset, spikes, |v, a, b, i| c.exact(COND > 0, v, a, b, i)),
     }
 }
 

@@ -68,22 +68,24 @@ pub fn threshold_loop(
 /// The fast path: the `C` exponential channels are advanced inside the neuron loop; the
 /// first `COND` of them are conductance-based, the others current-based. Accumulates the
 /// channels' input into `a` and `b` in channel order, the first assigning, exactly as
-/// `Channel::advance` does, so the result equals the reference loop's. `i_ext` is None
-/// where no current is injected (the loop then reads a small block of zeros that stays in
-/// the L1 cache instead of a population-sized array).
+/// `Channel::advance` does, so the result equals the reference loop's.
+///
+/// `EXT` says whether a current is injected (`i_ext`, ignored otherwise). Without one the
+/// injected current is the constant -0.0, which the compiler folds away (x + -0.0 = x for
+/// every x, where the reference adds the +0.0 of an empty current: the same but for the
+/// sign of a zero sum, which no potential has).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub fn fused_exp_loop<const C: usize, const COND: usize>(
+pub fn fused_exp_loop<const C: usize, const COND: usize, const EXT: bool>(
     step: i64,
     v: &mut [f64],
     refractory: &mut [RefractoryEnd],
-    i_ext: Option<&[f64]>,
+    i_ext: &[f64],
     mut channels: [ExpInput; C],
     reset: Reset,
     spikes: &mut Vec<u32>,
     integrate: impl Integrate,
 ) {
-    let zeros = [0.0f64; BLOCK];
     let mut flags = [0u64; BLOCK];
     let mut start = 0;
     while start < v.len() {
@@ -91,7 +93,7 @@ pub fn fused_exp_loop<const C: usize, const COND: usize>(
         let len = end - start;
         let vb = &mut v[start..end];
         let rb = &mut refractory[start..end];
-        let eb = i_ext.map_or(&zeros[..len], |i| &i[start..end]);
+        let eb = if EXT { &i_ext[start..end] } else { &[] };
         let mut blocks = channels.each_mut().map(|ch| ch.block(start..end));
         let fb = &mut flags[..len];
         for k in 0..len {
@@ -107,7 +109,7 @@ pub fn fused_exp_loop<const C: usize, const COND: usize>(
                     b = if c == 0 { g } else { b + g };
                 }
             }
-            let next = integrate(vb[k], a, b, eb[k]);
+            let next = integrate(vb[k], a, b, if EXT { eb[k] } else { -0.0 });
             fb[k] = fire(&mut vb[k], &mut rb[k], next, step, reset);
         }
         collect_spikes(fb, start, spikes);
