@@ -1,0 +1,6 @@
+//! The model zoo of engram, built on the engine (never the other way round).
+//!
+//! - [`htm`]: sparse distributed representations, active dendrites and HTM sequence memory
+//!   (Ahmad & Hawkins 2016; Cui, Ahmad & Hawkins 2016), `shared/specs/model-specs.md` §1–2.
+
+pub mod htm;
