@@ -2,18 +2,17 @@
 //!
 //! Every step runs the phases of [`SCHEDULE`] in order (`engram run --schedule` prints it).
 //! Shards run in parallel on a rayon pool, one per thread, for the whole run; the only
-//! synchronisation is one barrier per step after the spikes are published. Spike lists are
-//! double-buffered by step parity, so a shard may publish step t+1 while another still reads
-//! step t. Each shard adds into its own neurons' channels and ring buffers, in the same order (spikes by
-//! increasing index, synapses in table order) for any number of shards: results are
-//! bit-identical whatever the thread count.
+//! synchronisation is one barrier per step after the spikes are published
+//! ([`crate::exchange`]). Each shard adds into its own neurons' channels and ring buffers,
+//! in the same order (spikes by increasing index, synapses in table order) for any number
+//! of shards: results are bit-identical whatever the thread count.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, RwLock};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use cpu_time::ProcessTime;
 
+use crate::exchange::{SpikeBoard, StepBarrier};
 use crate::network::{Delays, LocalSource, Network, PopulationShard, ProjectionShard, Shard};
 use crate::neurons::{NeuronConsts, StepInput, lif};
 use crate::rng;
@@ -59,54 +58,9 @@ pub struct RunResult {
     pub n_steps: u64,
 }
 
-/// A barrier that spins first and then blocks: a step takes microseconds, far below the
-/// cost of parking threads, so waiting threads spin for a while; on an oversubscribed
-/// machine, where the thread being waited for may not be running, they sleep on a condvar
-/// instead of burning the core it needs.
-struct StepBarrier {
-    arrived: AtomicUsize,
-    generation: AtomicUsize,
-    n: usize,
-    lock: Mutex<()>,
-    wake: Condvar,
-}
-
-impl StepBarrier {
-    const SPINS: u32 = 4_000;
-
-    fn new(n: usize) -> Self {
-        StepBarrier { arrived: AtomicUsize::new(0), generation: AtomicUsize::new(0), n, lock: Mutex::new(()), wake: Condvar::new() }
-    }
-
-    fn wait(&self) {
-        if self.n == 1 {
-            return;
-        }
-        let generation = self.generation.load(Ordering::Acquire);
-        if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.n {
-            self.arrived.store(0, Ordering::Relaxed);
-            let _guard = self.lock.lock().expect("barrier lock");
-            self.generation.fetch_add(1, Ordering::Release);
-            self.wake.notify_all();
-            return;
-        }
-        for _ in 0..Self::SPINS {
-            if self.generation.load(Ordering::Acquire) != generation {
-                return;
-            }
-            std::hint::spin_loop();
-        }
-        let mut guard = self.lock.lock().expect("barrier lock");
-        while self.generation.load(Ordering::Acquire) == generation {
-            guard = self.wake.wait(guard).expect("barrier lock");
-        }
-    }
-}
-
 /// What all shards share during a run.
 struct Exchange {
-    /// `published[shard][parity][group]`: population indices that spiked.
-    published: Vec<[RwLock<Vec<Vec<u32>>>; 2]>,
+    board: SpikeBoard,
     barrier: StepBarrier,
 }
 
@@ -133,10 +87,12 @@ pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Sync);
 pub fn run(net: &mut Network, progress: Option<Progress>) -> RunResult {
     let k = net.shards.len();
     let n_groups = net.groups.len();
-    let exchange = Exchange {
-        published: (0..k).map(|_| [RwLock::new(vec![Vec::new(); n_groups]), RwLock::new(vec![Vec::new(); n_groups])]).collect(),
-        barrier: StepBarrier::new(k),
-    };
+    let capacity: Vec<Vec<usize>> = net
+        .shards
+        .iter()
+        .map(|shard| shard.populations.iter().map(|p| p.len()).chain(shard.sources.iter().map(|s| s.len)).collect())
+        .collect();
+    let exchange = Exchange { board: SpikeBoard::new(&capacity), barrier: StepBarrier::new(k) };
     let monitors = state_monitors(net);
     let n_steps = net.n_steps;
     let reference = net.reference_kernels;
@@ -170,7 +126,10 @@ fn run_shard(
     progress: Option<Progress>,
 ) -> ShardOutput {
     let n_pops = shard.populations.len();
+    let n_shards = exchange.board.shards();
+    // This step's spikes: of this shard's blocks (local indices), of all shards (global).
     let mut local: Vec<Vec<u32>> = vec![Vec::new(); n_groups];
+    let mut incoming: Vec<Vec<u32>> = vec![Vec::new(); n_groups];
     let mut spikes = vec![SpikeRecord::default(); n_groups];
     let mut events = 0u64;
     let report_every = (n_steps / 200).max(1);
@@ -193,30 +152,25 @@ fn run_shard(
             emit(src.start, src.len, &mut src.kind, step, out);
         }
         let parity = (step & 1) as usize;
-        {
-            let mut published = exchange.published[shard.index][parity].write().expect("spike list lock");
-            for (g, list) in local.iter().enumerate() {
-                let start = if g < n_pops { shard.populations[g].start } else { 0 } as u32;
-                published[g].clear();
-                published[g].extend(list.iter().map(|&i| i + start));
-            }
+        for (g, list) in local.iter().enumerate() {
+            let start = if g < n_pops { shard.populations[g].start as u32 } else { 0 };
+            exchange.board.publish(shard.index, parity, g, list.iter().map(|&i| i + start));
         }
         exchange.barrier.wait();
+        for (g, list) in incoming.iter_mut().enumerate() {
+            list.clear();
+            (0..n_shards).for_each(|from| exchange.board.read_into(from, parity, g, list));
+        }
         for proj in &shard.projections {
             let channel = &mut shard.populations[proj.post_population].channels[proj.channel];
             let (ring, n, slots) = channel.targets();
             let base = (step % slots as u64) as usize;
-            for published in &exchange.published {
-                let lists = published[parity].read().expect("spike list lock");
-                events += propagate(proj, &lists[proj.pre_group], ring, n, slots, base);
-            }
+            events += propagate(proj, &incoming[proj.pre_group], ring, n, slots, base);
         }
-        {
-            let published = exchange.published[shard.index][parity].read().expect("spike list lock");
-            for (g, list) in published.iter().enumerate() {
-                spikes[g].steps.extend(std::iter::repeat_n(step as u32, list.len()));
-                spikes[g].ids.extend_from_slice(list);
-            }
+        for (g, list) in local.iter().enumerate() {
+            let start = if g < n_pops { shard.populations[g].start as u32 } else { 0 };
+            spikes[g].steps.extend(std::iter::repeat_n(step as u32, list.len()));
+            spikes[g].ids.extend(list.iter().map(|&i| i + start));
         }
         if let Some(report) = progress
             && (step + 1) % report_every == 0

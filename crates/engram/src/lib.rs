@@ -8,6 +8,7 @@
 pub mod connectivity;
 pub mod engine;
 pub mod error;
+pub mod exchange;
 pub mod network;
 pub mod neurons;
 pub mod output;
