@@ -4,6 +4,12 @@
 //! Every component exchanges SDRs as [`Sdr`]: a size and the sorted, unique indices of its
 //! active bits.
 
+pub mod anomaly;
+mod connections;
+pub mod error;
 pub mod sdr;
+pub mod spatial_pooler;
+pub mod temporal_memory;
 
+pub use error::HtmError;
 pub use sdr::Sdr;
