@@ -6,7 +6,9 @@
 
 pub mod anomaly;
 mod connections;
+pub mod encoders;
 pub mod error;
+pub mod probability;
 pub mod sdr;
 pub mod spatial_pooler;
 pub mod temporal_memory;
