@@ -11,6 +11,7 @@ pub mod error;
 pub mod probability;
 pub mod sdr;
 pub mod spatial_pooler;
+pub mod stream;
 pub mod temporal_memory;
 
 pub use error::HtmError;

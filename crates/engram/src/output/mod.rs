@@ -183,6 +183,24 @@ fn write_state(path: &Path, net: &Network, result: &RunResult) -> Result<()> {
 /// Writes all outputs into `dir`, replacing an earlier run there only once everything is
 /// written.
 pub fn write_all(dir: &Path, net: &Network, result: &RunResult, summary: &Summary) -> Result<()> {
+    write_dir_atomically(dir, |staging| {
+        write_spikes(&staging.join("spikes.npz"), net, result)?;
+        write_state(&staging.join("state.npz"), net, result)?;
+        raster::draw(&staging.join("raster.png"), net, result)?;
+        write_json(&staging.join("summary.json"), summary)
+    })
+}
+
+/// Writes `value` as pretty JSON.
+pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    let json = serde_json::to_string_pretty(value).map_err(|e| npz_error(path, e))?;
+    std::fs::write(path, json + "\n").map_err(|e| EngramError::io(path, e))
+}
+
+/// Creates the output directory `dir` whole or not at all: `write` fills a staging
+/// directory beside it, which then replaces `dir` (an earlier `dir` is kept if `write`
+/// fails).
+pub fn write_dir_atomically(dir: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| EngramError::io(parent, e))?;
     let name = dir.file_name().ok_or_else(|| npz_error(dir, "output path has no directory name"))?;
@@ -191,16 +209,7 @@ pub fn write_all(dir: &Path, net: &Network, result: &RunResult, summary: &Summar
         std::fs::remove_dir_all(&staging).map_err(|e| EngramError::io(&staging, e))?;
     }
     std::fs::create_dir(&staging).map_err(|e| EngramError::io(&staging, e))?;
-    let written = (|| -> Result<()> {
-        write_spikes(&staging.join("spikes.npz"), net, result)?;
-        write_state(&staging.join("state.npz"), net, result)?;
-        raster::draw(&staging.join("raster.png"), net, result)?;
-        let json = serde_json::to_string_pretty(summary).map_err(|e| npz_error(dir, e))?;
-        let summary_path = staging.join("summary.json");
-        std::fs::write(&summary_path, json + "\n").map_err(|e| EngramError::io(&summary_path, e))?;
-        Ok(())
-    })();
-    if let Err(e) = written {
+    if let Err(e) = write(&staging) {
         let _ = std::fs::remove_dir_all(&staging);
         return Err(e);
     }
