@@ -5,6 +5,7 @@
 //! active bits.
 
 pub mod anomaly;
+pub mod classifier;
 mod connections;
 pub mod encoders;
 pub mod error;
