@@ -7,6 +7,7 @@
 pub mod anomaly;
 pub mod classifier;
 mod connections;
+pub mod datasets;
 pub mod encoders;
 pub mod error;
 pub mod probability;
