@@ -17,7 +17,7 @@
 //! The fast path works in log space without `lgamma`: `ln C(n, k)` is a compensated sum of
 //! `ln((n − k + i) / i)`, the first tail term comes from three such sums, the following ones
 //! from the term ratio `(s − b)(a − b) / ((b + 1)(n − s − a + b + 1))`, and the tail is their
-//! log-sum-exp. Probabilities far below 1e-300 stay exact in their logarithm (`ln_*`).
+//! log-sum-exp. Probabilities far below the f64 range keep their accuracy in the `ln_*` forms.
 //! [`exact`] evaluates the same sums with big integers and is the reference for the fast path;
 //! [`monte_carlo_false_match`] estimates E3 by sampling.
 
@@ -51,7 +51,8 @@ impl CompensatedSum {
     }
 }
 
-/// `ln C(n, k)`, or −∞ when `k > n`. Relative error about 1e-15 for `n < 2^53`.
+/// `ln C(n, k)`, or −∞ when `k > n`: `min(k, n − k)` logarithms, relative error about 1e-15
+/// for `n < 2^53`.
 pub fn ln_binomial(n: u64, k: u64) -> f64 {
     if k > n {
         return f64::NEG_INFINITY;
