@@ -10,6 +10,7 @@ mod connections;
 pub mod datasets;
 pub mod encoders;
 pub mod error;
+pub mod pipeline;
 pub mod probability;
 pub mod sdr;
 pub mod spatial_pooler;
