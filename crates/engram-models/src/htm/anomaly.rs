@@ -246,3 +246,87 @@ fn erfc(x: f64) -> f64 {
     let r = t * (-z * z + poly).exp();
     if x >= 0.0 { r } else { 2.0 - r }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng};
+    use rand_xoshiro::Xoshiro256PlusPlus;
+
+    #[test]
+    fn raw_anomaly_is_the_unpredicted_fraction_of_active_columns() {
+        let sdr = |bits: &[u32]| Sdr::new(16, bits.to_vec());
+        assert_eq!(raw_anomaly(&sdr(&[1, 2, 3, 4]), &sdr(&[2, 4, 9])), 0.5);
+        assert_eq!(raw_anomaly(&sdr(&[1, 2]), &sdr(&[1, 2])), 0.0);
+        assert_eq!(raw_anomaly(&sdr(&[1, 2]), &sdr(&[])), 1.0);
+        assert_eq!(raw_anomaly(&sdr(&[]), &sdr(&[3])), 0.0);
+    }
+
+    #[test]
+    fn erfc_matches_reference_values() {
+        // Reference values from Python's `math.erfc`; the fit's fractional error is < 1.2e-7.
+        for (x, want) in [
+            (0.0, 1.0),
+            (0.5, 0.4795001221869535),
+            (1.0, 0.15729920705028513),
+            (2.0, 0.004677734981047266),
+            (3.0, 2.209049699858544e-5),
+            (4.5, 1.966160441542887e-10),
+            (-1.0, 1.8427007929497148),
+        ] {
+            assert!((erfc(x) - want).abs() <= 1.2e-7 * want, "erfc({x}) = {} vs {want}", erfc(x));
+        }
+    }
+
+    #[test]
+    fn log_likelihood_spreads_values_near_one() {
+        assert!((log_likelihood(0.5) - 0.0301).abs() < 1e-4);
+        assert!((log_likelihood(0.999) - 0.3).abs() < 1e-3);
+        assert!((log_likelihood(0.99999) - 0.5).abs() < 1e-3);
+        assert!(log_likelihood(0.9) < log_likelihood(0.99));
+    }
+
+    /// Raw scores uniform in [0.1, 0.3] for 2000 steps, then 1.0 (a sudden change).
+    fn stream_likelihoods() -> Vec<f64> {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(4);
+        let mut al = AnomalyLikelihood::new(AnomalyLikelihoodParams::default()).unwrap();
+        (0..2010).map(|t| al.anomaly_probability(if t < 2000 { rng.random_range(0.1..0.3) } else { 1.0 })).collect()
+    }
+
+    #[test]
+    fn likelihood_is_undecided_during_the_probationary_period() {
+        let l = stream_likelihoods();
+        assert!(l[..388].iter().all(|&x| x == 0.5));
+        assert_ne!(l[388], 0.5);
+    }
+
+    #[test]
+    fn a_stationary_stream_stays_below_the_alarm_and_a_sudden_change_crosses_it() {
+        let l = stream_likelihoods();
+        let stationary = &l[388..2000];
+        let mean = stationary.iter().sum::<f64>() / stationary.len() as f64;
+        let max = stationary.iter().copied().fold(0.0, f64::max);
+        // For a well-fitted normal, 1 − Q(|z|) averages 0.75 (E[Q(|z|)] = 1/4).
+        assert!((mean - 0.75).abs() < 0.05, "mean likelihood of a stationary stream {mean}");
+        assert!(max < 0.9999, "max likelihood of a stationary stream {max}");
+        let spike = l[2000..2003].iter().copied().fold(0.0, f64::max);
+        assert!(spike >= 0.99999, "likelihood after the change {spike}");
+        assert!(log_likelihood(spike) >= 0.5);
+    }
+
+    #[test]
+    fn a_sustained_anomaly_reads_red_once_then_yellow() {
+        let l = stream_likelihoods();
+        let red = l[2000..].iter().filter(|&&x| x >= 0.99999).count();
+        assert_eq!(red, 1);
+        assert!(l[2000..].iter().skip_while(|&&x| x < 0.99999).skip(1).all(|&x| (x - 0.999).abs() < 1e-12));
+    }
+
+    #[test]
+    fn bad_parameters_are_reported_by_name() {
+        let p = AnomalyLikelihoodParams { historic_window_size: 50, ..Default::default() };
+        assert!(AnomalyLikelihood::new(p).unwrap_err().to_string().contains("`historic_window_size` = 50"));
+        let p = AnomalyLikelihoodParams { averaging_window: 0, ..Default::default() };
+        assert!(AnomalyLikelihood::new(p).unwrap_err().to_string().contains("`averaging_window`"));
+    }
+}

@@ -7,9 +7,9 @@
 //!
 //! - segments and synapses live in flat arenas (structure of arrays) indexed by `u32` ids; a
 //!   destroyed id goes on a free list and is reused;
-//! - every presynaptic cell keeps the list of its outgoing synapses, so the dendrite phase
-//!   visits only the synapses of active cells: its cost is `Σ_{active cells} fan-out`, not the
-//!   total synapse count.
+//! - every presynaptic cell keeps the list of its outgoing synapses with their segment and
+//!   permanence inline, so the dendrite phase reads only the contiguous lists of the active
+//!   cells: its cost is `Σ_{active cells} fan-out`, not the total synapse count.
 //!
 //! Capacity limits (after Cui, Ahmad & Hawkins 2016 and `shared/specs/model-specs.md` §2.4):
 //! a cell at `maxSegmentsPerCell` loses its least recently used segment (ties: lowest id);
@@ -21,6 +21,14 @@ const FREE: u32 = u32::MAX;
 
 /// Permanences below this count as zero, as in htm.core (`htm::Epsilon`).
 pub(crate) const EPSILON: f32 = 1e-6;
+
+/// An outgoing synapse as stored with its presynaptic cell: the one place its permanence lives.
+#[derive(Debug, Clone, Copy)]
+struct OutSynapse {
+    segment: u32,
+    perm: f32,
+    synapse: u32,
+}
 
 /// Segments and synapses of `num_cells` cells. Ids are stable while an object lives.
 #[derive(Debug, Clone)]
@@ -36,13 +44,11 @@ pub(crate) struct Connections {
     free_segments: Vec<u32>,
     /// Presynaptic cell of each synapse, or [`FREE`].
     syn_presyn: Vec<u32>,
-    syn_segment: Vec<u32>,
-    syn_perm: Vec<f32>,
-    /// Position of each synapse in `presyn_synapses[syn_presyn]`.
+    /// Position of each synapse in `outgoing[syn_presyn]`.
     syn_slot: Vec<u32>,
     free_synapses: Vec<u32>,
-    /// Outgoing synapse ids of each presynaptic cell.
-    presyn_synapses: Vec<Vec<u32>>,
+    /// Outgoing synapses of each presynaptic cell.
+    outgoing: Vec<Vec<OutSynapse>>,
     num_segments: usize,
     num_synapses: usize,
     /// Scratch for synapse ids to destroy, kept to avoid per-step allocation.
@@ -58,11 +64,9 @@ impl Connections {
             seg_last_used: Vec::new(),
             free_segments: Vec::new(),
             syn_presyn: Vec::new(),
-            syn_segment: Vec::new(),
-            syn_perm: Vec::new(),
             syn_slot: Vec::new(),
             free_synapses: Vec::new(),
-            presyn_synapses: vec![Vec::new(); num_cells],
+            outgoing: vec![Vec::new(); num_cells],
             num_segments: 0,
             num_synapses: 0,
             doomed: Vec::new(),
@@ -100,7 +104,12 @@ impl Connections {
 
     #[cfg(test)]
     pub fn permanence(&self, synapse: u32) -> f32 {
-        self.syn_perm[synapse as usize]
+        self.out(synapse).perm
+    }
+
+    fn out(&self, synapse: u32) -> &OutSynapse {
+        let i = synapse as usize;
+        &self.outgoing[self.syn_presyn[i] as usize][self.syn_slot[i] as usize]
     }
 
     pub fn mark_used(&mut self, segment: u32, iteration: u64) {
@@ -120,13 +129,13 @@ impl Connections {
         touched: &mut Vec<u32>,
     ) {
         for &cell in active_cells {
-            for &syn in &self.presyn_synapses[cell as usize] {
-                let seg = self.syn_segment[syn as usize] as usize;
+            for out in &self.outgoing[cell as usize] {
+                let seg = out.segment as usize;
                 if n_pot[seg] == 0 {
                     touched.push(seg as u32);
                 }
                 n_pot[seg] += 1;
-                n_conn[seg] += u32::from(self.syn_perm[syn as usize] >= connected);
+                n_conn[seg] += u32::from(out.perm >= connected);
             }
         }
     }
@@ -173,36 +182,32 @@ impl Connections {
     }
 
     pub fn create_synapse(&mut self, segment: u32, presyn: u32, permanence: f32) {
-        let slot = self.presyn_synapses[presyn as usize].len() as u32;
+        let slot = self.outgoing[presyn as usize].len() as u32;
         let syn = match self.free_synapses.pop() {
             Some(syn) => {
-                let i = syn as usize;
-                (self.syn_presyn[i], self.syn_segment[i], self.syn_perm[i], self.syn_slot[i]) =
-                    (presyn, segment, permanence, slot);
+                (self.syn_presyn[syn as usize], self.syn_slot[syn as usize]) = (presyn, slot);
                 syn
             }
             None => {
                 self.syn_presyn.push(presyn);
-                self.syn_segment.push(segment);
-                self.syn_perm.push(permanence);
                 self.syn_slot.push(slot);
                 (self.syn_presyn.len() - 1) as u32
             }
         };
-        self.presyn_synapses[presyn as usize].push(syn);
+        self.outgoing[presyn as usize].push(OutSynapse { segment, perm: permanence, synapse: syn });
         self.seg_synapses[segment as usize].push(syn);
         self.num_synapses += 1;
     }
 
     pub fn destroy_synapse(&mut self, synapse: u32) {
         let i = synapse as usize;
-        let outgoing = &mut self.presyn_synapses[self.syn_presyn[i] as usize];
+        let outgoing = &mut self.outgoing[self.syn_presyn[i] as usize];
         let slot = self.syn_slot[i] as usize;
-        outgoing.swap_remove(slot);
-        if let Some(&moved) = outgoing.get(slot) {
-            self.syn_slot[moved as usize] = slot as u32;
+        let segment = outgoing.swap_remove(slot).segment;
+        if let Some(moved) = outgoing.get(slot) {
+            self.syn_slot[moved.synapse as usize] = slot as u32;
         }
-        let on_seg = &mut self.seg_synapses[self.syn_segment[i] as usize];
+        let on_seg = &mut self.seg_synapses[segment as usize];
         let pos = on_seg.iter().position(|&s| s == synapse).expect("a live synapse is listed on its segment");
         on_seg.swap_remove(pos);
         self.syn_presyn[i] = FREE;
@@ -217,13 +222,13 @@ impl Connections {
     pub fn adapt_segment(&mut self, segment: u32, is_active: &[bool], inc: f32, dec: f32, min_synapses: usize) -> bool {
         let mut doomed = std::mem::take(&mut self.doomed);
         for &syn in &self.seg_synapses[segment as usize] {
-            let i = syn as usize;
-            let update = if is_active[self.syn_presyn[i] as usize] { inc } else { -dec };
-            let p = self.syn_perm[i] + update;
+            let presyn = self.syn_presyn[syn as usize] as usize;
+            let out = &mut self.outgoing[presyn][self.syn_slot[syn as usize] as usize];
+            let p = out.perm + if is_active[presyn] { inc } else { -dec };
             if p < EPSILON {
                 doomed.push(syn);
             } else {
-                self.syn_perm[i] = p.min(1.0);
+                out.perm = p.min(1.0);
             }
         }
         for syn in doomed.drain(..) {
@@ -244,8 +249,7 @@ impl Connections {
         doomed.extend(
             self.seg_synapses[segment as usize].iter().filter(|&&s| !keep[self.syn_presyn[s as usize] as usize]),
         );
-        doomed
-            .sort_unstable_by(|&a, &b| self.syn_perm[a as usize].total_cmp(&self.syn_perm[b as usize]).then(a.cmp(&b)));
+        doomed.sort_unstable_by(|&a, &b| self.out(a).perm.total_cmp(&self.out(b).perm).then(a.cmp(&b)));
         doomed.truncate(n);
         for syn in doomed.drain(..) {
             self.destroy_synapse(syn);

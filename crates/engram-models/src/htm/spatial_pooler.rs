@@ -478,3 +478,151 @@ fn neighbourhood(centre: usize, radius: usize, size: usize, wrap: bool) -> Vec<u
         (centre.saturating_sub(radius)..=(centre + radius).min(size - 1)).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::seq::index;
+
+    fn random_sdr(size: usize, w: usize, seed: u64) -> Sdr {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        Sdr::new(size, index::sample(&mut rng, size, w).into_iter().map(|i| i as u32).collect())
+    }
+
+    fn shared(a: &Sdr, b: &Sdr) -> usize {
+        a.active().iter().filter(|x| b.active().binary_search(x).is_ok()).count()
+    }
+
+    /// 2048 columns, 40 winners, pools over the whole input.
+    fn global_pooler(input_size: usize) -> SpatialPooler {
+        let p = SpatialPoolerParams {
+            potential_radius: input_size,
+            active_columns: ActiveColumns::PerInhibitionArea(40),
+            ..SpatialPoolerParams::new(input_size, 2048)
+        };
+        SpatialPooler::new(p).unwrap()
+    }
+
+    /// Spec §2.7(b): with at least 40 columns of nonzero overlap, exactly 40 of 2048 win.
+    #[test]
+    fn forty_of_2048_columns_are_active_after_one_step() {
+        let p = SpatialPoolerParams {
+            active_columns: ActiveColumns::PerInhibitionArea(40),
+            ..SpatialPoolerParams::new(1000, 2048)
+        };
+        let mut sp = SpatialPooler::new(p).unwrap();
+        for seed in 0..5 {
+            let out = sp.compute(&random_sdr(1000, 50, seed), seed % 2 == 0);
+            assert!(sp.overlap.iter().filter(|&&o| o > 0).count() >= 40);
+            assert_eq!(out.active().len(), 40);
+        }
+        let mut sp = SpatialPooler::new(SpatialPoolerParams::new(1000, 2048)).unwrap();
+        assert_eq!(sp.compute(&random_sdr(1000, 50, 9), true).active().len(), 102, "⌊0.05 · 2048⌋ by default");
+    }
+
+    #[test]
+    fn stimulus_threshold_leaves_weak_columns_off() {
+        let p = SpatialPoolerParams { stimulus_threshold: 3, ..SpatialPoolerParams::new(1000, 2048) };
+        let mut sp = SpatialPooler::new(p).unwrap();
+        let out = sp.compute(&random_sdr(1000, 4, 1), false);
+        assert!(out.active().len() < 102);
+        assert!(out.active().iter().all(|&c| sp.overlap[c as usize] >= 3));
+    }
+
+    #[test]
+    fn learning_increases_the_overlap_of_a_repeated_input_with_its_winners() {
+        let p = SpatialPoolerParams {
+            potential_radius: 200,
+            active_columns: ActiveColumns::PerInhibitionArea(10),
+            ..SpatialPoolerParams::new(200, 512)
+        };
+        let mut sp = SpatialPooler::new(p).unwrap();
+        let x = random_sdr(200, 20, 5);
+        let first = sp.compute(&x, true);
+        let overlap = |sp: &SpatialPooler| first.active().iter().map(|&c| sp.overlap[c as usize]).sum::<u32>();
+        let before = overlap(&sp);
+        let mut last = first.clone();
+        for _ in 0..20 {
+            last = sp.compute(&x, true);
+        }
+        assert!(overlap(&sp) >= before + 20, "overlap of the winners went from {before} to {}", overlap(&sp));
+        assert_eq!(last, first, "the winners stay the same");
+    }
+
+    #[test]
+    fn similar_inputs_share_columns_and_dissimilar_ones_do_not() {
+        let mut sp = global_pooler(1000);
+        let x = random_sdr(1000, 50, 1);
+        let mut near: Vec<u32> = x.active()[..45].to_vec();
+        near.extend((0..1000).filter(|b| x.active().binary_search(b).is_err()).take(5));
+        let near = Sdr::new(1000, near);
+        let far = Sdr::new(1000, (0..1000).filter(|b| x.active().binary_search(b).is_err()).take(50).collect());
+        let (ox, onear, ofar) = (sp.compute(&x, false), sp.compute(&near, false), sp.compute(&far, false));
+        assert!(shared(&ox, &onear) >= 20, "90 % shared input gives {} of 40 shared columns", shared(&ox, &onear));
+        assert!(shared(&ox, &ofar) <= 4, "disjoint input gives {} of 40 shared columns", shared(&ox, &ofar));
+    }
+
+    #[test]
+    fn boosting_revives_columns_that_never_win() {
+        let distinct_winners = |boost_strength| {
+            let p = SpatialPoolerParams {
+                potential_radius: 100,
+                boost_strength,
+                duty_cycle_period: 100,
+                active_columns: ActiveColumns::PerInhibitionArea(10),
+                ..SpatialPoolerParams::new(100, 256)
+            };
+            let mut sp = SpatialPooler::new(p).unwrap();
+            let patterns = [random_sdr(100, 10, 1), random_sdr(100, 10, 2)];
+            let mut ever = [false; 256];
+            for t in 0..3000 {
+                let out = sp.compute(&patterns[t % 2], true);
+                if t >= 1000 {
+                    out.active().iter().for_each(|&c| ever[c as usize] = true);
+                }
+            }
+            ever.iter().filter(|&&e| e).count()
+        };
+        let (without, with) = (distinct_winners(0.0), distinct_winners(10.0));
+        assert_eq!(without, 20, "two patterns, ten fixed winners each");
+        assert!(with >= 5 * without, "boosting used {with} columns");
+    }
+
+    #[test]
+    fn local_inhibition_keeps_the_density_near_its_target() {
+        let p = SpatialPoolerParams { global_inhibition: false, ..SpatialPoolerParams::new(1000, 2048) };
+        let mut sp = SpatialPooler::new(p).unwrap();
+        assert!(sp.inhibition_radius < 2048);
+        let active = sp.compute(&random_sdr(1000, 200, 3), true).active().len() as f64 / 2048.0;
+        assert!((active - 0.05).abs() < 0.01, "density {active}");
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_columns_and_another_seed_other_ones() {
+        let x = random_sdr(500, 40, 2);
+        let run = |seed| {
+            SpatialPooler::new(SpatialPoolerParams { seed, ..SpatialPoolerParams::new(500, 1024) })
+                .unwrap()
+                .compute(&x, true)
+        };
+        assert_eq!(run(3), run(3));
+        assert_ne!(run(3), run(4));
+    }
+
+    #[test]
+    fn bad_parameters_are_reported_by_name() {
+        let err = |p: SpatialPoolerParams| SpatialPooler::new(p).unwrap_err().to_string();
+        assert!(err(SpatialPoolerParams::default()).contains("`input_size` = 0"));
+        let p =
+            SpatialPoolerParams { active_columns: ActiveColumns::Density(0.0001), ..SpatialPoolerParams::new(10, 100) };
+        assert!(err(p).contains("`active_columns`"));
+        assert!(
+            err(SpatialPoolerParams { potential_pct: 0.0, ..SpatialPoolerParams::new(10, 100) })
+                .contains("`potential_pct`")
+        );
+        assert!(
+            err(SpatialPoolerParams { boost_strength: -1.0, ..SpatialPoolerParams::new(10, 100) })
+                .contains("`boost_strength`")
+        );
+    }
+}
