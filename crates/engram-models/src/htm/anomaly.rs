@@ -34,7 +34,7 @@ const YELLOW_TAIL: f64 = 1.0 - 0.999;
 /// The likelihood reported while the distribution is not yet estimated.
 const UNDECIDED: f64 = 0.5;
 
-/// The fraction of `active` columns not in `predicted` (both over the same columns).
+/// The fraction of `active` columns not in `predicted`. Panics if the two SDRs differ in size.
 pub fn raw_anomaly(active: &Sdr, predicted: &Sdr) -> f64 {
     assert_eq!(active.size(), predicted.size(), "raw anomaly: SDR sizes differ");
     raw_anomaly_sorted(active.active(), predicted.active())
@@ -187,7 +187,7 @@ impl AnomalyLikelihood {
     }
 
     /// The likelihood (in [0, 1]) that the stream has become anomalous, given this step's raw
-    /// anomaly score.
+    /// anomaly score (in [0, 1]).
     pub fn anomaly_probability(&mut self, raw_score: f64) -> f64 {
         let p = &self.params;
         let likelihood = if self.iteration < p.learning_period + p.estimation_samples {
