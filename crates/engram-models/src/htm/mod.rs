@@ -13,6 +13,7 @@ pub mod error;
 pub mod pipeline;
 pub mod probability;
 pub mod sdr;
+pub mod sequences;
 pub mod spatial_pooler;
 pub mod stream;
 pub mod temporal_memory;
