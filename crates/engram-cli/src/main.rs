@@ -45,6 +45,18 @@ enum Command {
     },
     /// Validate a model file without running it.
     Check { model: PathBuf },
+    /// Run an HTM experiment: high-order sequence learning, or online prediction and
+    /// anomaly scores on a CSV stream (see examples/htm/).
+    Htm {
+        /// The experiment file.
+        config: PathBuf,
+        /// Output directory (default: out/<config name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print no summary.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Print the phases of a simulation step, in order.
     Schedule,
 }
@@ -56,6 +68,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let model_path = match &cli.command {
         Command::Run { model, .. } | Command::Check { model } => Some(model.clone()),
+        Command::Htm { config, out, quiet } => return htm(config, out.clone(), *quiet),
         Command::Schedule => None,
     };
     let result = match cli.command {
@@ -75,6 +88,7 @@ fn main() -> ExitCode {
             print!("{}", engine::describe_schedule());
             Ok(())
         }
+        Command::Htm { .. } => unreachable!("handled above"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -85,6 +99,32 @@ fn main() -> ExitCode {
                 // The model file itself cannot be read (missing, a directory, not UTF-8).
                 EngramError::Io { ref path, .. } if model_path.as_deref() == Some(path.as_path()) => ExitCode::from(EXIT_BAD_INPUT),
                 _ => ExitCode::FAILURE,
+            }
+        }
+    }
+}
+
+fn default_out(file: &Path) -> PathBuf {
+    PathBuf::from("out").join(file.file_stem().map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned()))
+}
+
+fn htm(config_path: &Path, out: Option<PathBuf>, quiet: bool) -> ExitCode {
+    use engram_models::htm::experiment::{self, ExperimentError};
+    let out = out.unwrap_or_else(|| default_out(config_path));
+    let result = experiment::load(config_path).and_then(|config| experiment::run(&config, config_path, &out));
+    match result {
+        Ok(summary) => {
+            if !quiet {
+                println!("{}", serde_json::to_string_pretty(&summary.results).expect("results serialise"));
+                println!("outputs in {}", out.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            match e {
+                ExperimentError::Output(_) => ExitCode::FAILURE,
+                _ => ExitCode::from(EXIT_BAD_INPUT),
             }
         }
     }
@@ -120,9 +160,7 @@ fn run(
         }
         spec.run.threads = t;
     }
-    let out = out.unwrap_or_else(|| {
-        PathBuf::from("out").join(model.file_stem().map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned()))
-    });
+    let out = out.unwrap_or_else(|| default_out(model));
     let mut net = Network::build(spec)?;
     net.reference_kernels = reference_kernels;
     let setup_s = setup.elapsed().as_secs_f64();
