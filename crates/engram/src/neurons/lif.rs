@@ -108,7 +108,8 @@ impl LifConsts {
 
     #[inline(always)]
     fn euler(&self, v: f64, a: f64, b: f64, i: f64) -> f64 {
-        v + self.dt_over_c * ((self.rest_current + i + a) - (self.g_l + b) * v)
+        let current = (-(self.g_l + b)).mul_add(v, self.rest_current + i + a);
+        self.dt_over_c.mul_add(current, v)
     }
 
     /// The exact step, with (`conductance`) or without conductance input.

@@ -103,8 +103,12 @@ pub fn fused_exp_loop<const C: usize, const COND: usize, const EXT: bool>(
             for (c, ch) in blocks.iter_mut().enumerate() {
                 let g = ch.s[k];
                 ch.s[k] = g * ch.decay;
-                let current = if c < COND { g * ch.e_rev } else { g };
-                a = if c == 0 { current } else { a + current };
+                a = match (c < COND, c == 0) {
+                    (true, true) => g * ch.e_rev,
+                    (true, false) => g.mul_add(ch.e_rev, a),
+                    (false, true) => g,
+                    (false, false) => a + g,
+                };
                 if c < COND {
                     b = if c == 0 { g } else { b + g };
                 }

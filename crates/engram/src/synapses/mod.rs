@@ -121,7 +121,8 @@ impl ChannelConsts {
 }
 
 /// The per-neuron sums a channel adds its input to: the synaptic current is `a - b V`;
-/// `jumps` holds voltage jumps of delta synapses.
+/// `jumps` holds voltage jumps of delta synapses. A conductance channel adds `g E_rev` to
+/// `a` with one fused multiply-add (one rounding).
 pub struct Accumulators<'a> {
     pub a: &'a mut [f64],
     pub b: &'a mut [f64],
@@ -224,7 +225,7 @@ impl Channel {
             (Kernel::Exp, Some(e)) => {
                 for ((s, a), b) in s_block.iter_mut().zip(a.iter_mut()).zip(b.iter_mut()) {
                     let g = *s;
-                    *a = if first { g * e } else { *a + g * e };
+                    *a = if first { g * e } else { g.mul_add(e, *a) };
                     *b = if first { g } else { *b + g };
                     *s = g * p;
                 }
@@ -234,8 +235,12 @@ impl Channel {
                 let cond = e_rev.is_some();
                 let x_block = &mut self.x[range];
                 for (i, (s, x)) in s_block.iter_mut().zip(x_block.iter_mut()).enumerate() {
-                    let current = if cond { *s * e } else { *s };
-                    a[i] = if first { current } else { a[i] + current };
+                    a[i] = match (cond, first) {
+                        (true, true) => *s * e,
+                        (true, false) => s.mul_add(e, a[i]),
+                        (false, true) => *s,
+                        (false, false) => a[i] + *s,
+                    };
                     if cond {
                         b[i] = if first { *s } else { b[i] + *s };
                     }
