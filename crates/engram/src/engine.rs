@@ -13,7 +13,7 @@ use std::time::Instant;
 use cpu_time::ProcessTime;
 
 use crate::exchange::{SpikeBoard, StepBarrier};
-use crate::network::{Delays, LocalSource, Network, PopulationShard, ProjectionShard, Shard};
+use crate::network::{Delays, LocalSource, Network, PopulationShard, ProjectionShard, Shard, Weights};
 use crate::neurons::{NeuronConsts, StepInput, lif};
 use crate::rng;
 use crate::synapses::{Accumulators, ExpInput};
@@ -200,11 +200,21 @@ fn propagate(proj: &ProjectionShard, spikes: &[u32], ring: &mut [f64], n: usize,
                 }
                 let synapses = proj.row(pre);
                 events += synapses.len() as u64;
-                for (&j, &w) in proj.post[synapses.clone()].iter().zip(&proj.weight[synapses]) {
-                    debug_assert!((j as usize) < row.len());
-                    // SAFETY: `Network::build` stores only targets inside the shard's block,
-                    // whose length is the ring row length `n`.
-                    unsafe { *row.get_unchecked_mut(j as usize) += w as f64 };
+                let targets = &proj.post[synapses.clone()];
+                debug_assert!(targets.iter().all(|&j| (j as usize) < row.len()));
+                // SAFETY (both loops): `Network::build` stores only targets inside the
+                // shard's block, whose length is the ring row length `n`.
+                match &proj.weights {
+                    Weights::Same(w) => {
+                        for &j in targets {
+                            unsafe { *row.get_unchecked_mut(j as usize) += *w };
+                        }
+                    }
+                    Weights::PerSynapse(weights) => {
+                        for (&j, &w) in targets.iter().zip(&weights[synapses]) {
+                            unsafe { *row.get_unchecked_mut(j as usize) += w as f64 };
+                        }
+                    }
                 }
             }
         }
@@ -212,10 +222,9 @@ fn propagate(proj: &ProjectionShard, spikes: &[u32], ring: &mut [f64], n: usize,
             for &pre in spikes {
                 let synapses = proj.row(pre);
                 events += synapses.len() as u64;
-                let targets = proj.post[synapses.clone()].iter().zip(&proj.weight[synapses.clone()]).zip(&delays[synapses]);
-                for ((&j, &w), &d) in targets {
-                    let slot = (base + d as usize) % slots;
-                    ring[slot * n + j as usize] += w as f64;
+                for s in synapses {
+                    let slot = (base + delays[s] as usize) % slots;
+                    ring[slot * n + proj.post[s] as usize] += proj.weights.at(s);
                 }
             }
         }

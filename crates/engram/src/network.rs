@@ -8,6 +8,7 @@ use crate::connectivity;
 use crate::error::{EngramError, Result};
 use crate::neurons::{RefractoryEnd, NeuronConsts};
 use crate::rng::{self, Purpose};
+use crate::spec::values::ValueSpec;
 use crate::spec::{NetworkSpec, SourceKind};
 use crate::synapses::{Channel, ChannelConsts, SynapseModel};
 
@@ -92,6 +93,23 @@ pub enum Delays {
     PerSynapse(Vec<u16>),
 }
 
+/// Synapse weights (scaled as the channel stores them, see `ChannelConsts::weight_scale`):
+/// one for the whole projection where the model file gives a fixed weight.
+pub enum Weights {
+    Same(f64),
+    PerSynapse(Vec<f32>),
+}
+
+impl Weights {
+    #[inline(always)]
+    pub fn at(&self, synapse: usize) -> f64 {
+        match self {
+            Weights::Same(w) => *w,
+            Weights::PerSynapse(w) => w[synapse] as f64,
+        }
+    }
+}
+
 /// The synapses of one projection whose targets lie in one shard.
 pub struct ProjectionShard {
     pub pre_group: usize,
@@ -100,7 +118,7 @@ pub struct ProjectionShard {
     pub row_start: Vec<u64>,
     /// Target index local to the shard's block.
     pub post: Vec<u32>,
-    pub weight: Vec<f32>,
+    pub weights: Weights,
     pub delays: Delays,
 }
 
@@ -118,12 +136,15 @@ impl ProjectionShard {
         {
             use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
             let start = self.row_start[pre as usize] as usize;
-            if let (Some(post), Some(weight)) = (self.post.get(start), self.weight.get(start)) {
+            if let Some(post) = self.post.get(start) {
                 // SAFETY: a prefetch is only a hint; it reads nothing and faults on nothing.
-                unsafe {
-                    _mm_prefetch::<_MM_HINT_T0>((post as *const u32).cast());
-                    _mm_prefetch::<_MM_HINT_T0>((weight as *const f32).cast());
-                }
+                unsafe { _mm_prefetch::<_MM_HINT_T0>((post as *const u32).cast()) };
+            }
+            if let Weights::PerSynapse(w) = &self.weights
+                && let Some(weight) = w.get(start)
+            {
+                // SAFETY: as above.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>((weight as *const f32).cast()) };
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -306,6 +327,10 @@ impl Network {
             }
             let same_delay = syn.delay.first().copied().filter(|&d| syn.delay.iter().all(|&x| x == d));
             let weight_scale = ChannelConsts::lower(&proj.synapse, dt).weight_scale();
+            let same_weight = match proj.weight {
+                ValueSpec::Fixed(w) => Some(w * weight_scale),
+                _ => None,
+            };
             for (ki, shard) in shards.iter_mut().enumerate() {
                 let (start, end) = (block_start(n_post, k, ki), block_start(n_post, k, ki + 1));
                 let mut row_start = Vec::with_capacity(n_pre + 1);
@@ -316,7 +341,9 @@ impl Network {
                         let j = syn.post[s] as usize;
                         if (start..end).contains(&j) {
                             post.push((j - start) as u32);
-                            weight.push((syn.weight[s] as f64 * weight_scale) as f32);
+                            if same_weight.is_none() {
+                                weight.push((syn.weight[s] as f64 * weight_scale) as f32);
+                            }
                             if same_delay.is_none() {
                                 delay.push(syn.delay[s] as u16);
                             }
@@ -329,13 +356,17 @@ impl Network {
                     Some(d) => Delays::Same(d),
                     None => Delays::PerSynapse(delay),
                 };
+                let weights = match same_weight {
+                    Some(w) => Weights::Same(w),
+                    None => Weights::PerSynapse(weight),
+                };
                 shard.projections.push(ProjectionShard {
                     pre_group,
                     post_population,
                     channel: projection_channel[pj],
                     row_start,
                     post,
-                    weight,
+                    weights,
                     delays,
                 });
             }
