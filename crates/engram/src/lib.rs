@@ -12,6 +12,7 @@ pub mod exchange;
 pub mod network;
 pub mod neurons;
 pub mod output;
+pub mod plasticity;
 pub mod rng;
 pub mod spec;
 pub mod stats;
