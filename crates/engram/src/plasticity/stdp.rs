@@ -63,7 +63,8 @@ impl StdpParams {
         check_positive("stdp", "tau_plus", self.tau_plus)?;
         check_positive("stdp", "tau_minus", self.tau_minus)?;
         check_positive("stdp", "w_max", self.w_max)?;
-        if !(self.a_plus >= 0.0) || !(self.a_minus <= 0.0) {
+        let signs_ok = (0.0..f64::INFINITY).contains(&self.a_plus) && (f64::NEG_INFINITY..=0.0).contains(&self.a_minus);
+        if !signs_ok {
             return Err(EngramError::Model(format!(
                 "stdp: `a_plus` must be >= 0 and `a_minus` <= 0, got {} and {}",
                 self.a_plus, self.a_minus
