@@ -470,3 +470,59 @@ fn command_line_overrides_are_recorded() {
     assert!((s["duration_s"].as_f64().unwrap() - 0.01).abs() < 1e-12, "{s}");
     assert_eq!(s["seed"], 3);
 }
+
+/// `BASE` with a `plasticity` table added to its first projection (after its `delay`, line 31),
+/// and optionally line `line` replaced by `text`.
+fn with_plasticity(table: &str, line: Option<(usize, &str)>) -> String {
+    let mut lines: Vec<String> = BASE.lines().map(String::from).collect();
+    if let Some((n, text)) = line {
+        lines[n - 1] = text.to_string();
+    }
+    lines.insert(31, format!("plasticity = {table}"));
+    lines.join("\n") + "\n"
+}
+
+const STDP: &str = r#"{ rule = "stdp", tau_plus = "20 ms", tau_minus = "20 ms", a_plus = "0.01 nS", a_minus = "-0.0105 nS", w_max = "2 nS" }"#;
+
+#[test]
+fn plasticity_is_accepted_as_written() {
+    base_line(31, r#"delay = "1 ms""#);
+    let f = run_model(&with_plasticity(STDP, None), &[]);
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+}
+
+#[test]
+fn unknown_plasticity_rule() {
+    let e = assert_bad(&with_plasticity(&STDP.replace("\"stdp\"", "\"bcm\""), None), 32, "projections[0].plasticity.rule");
+    assert!(e.contains("unknown plasticity rule `bcm`") && e.contains("stdp"), "{e}");
+}
+
+#[test]
+fn plasticity_on_an_incompatible_synapse() {
+    let alpha = r#"synapse = { model = "alpha_cond", tau = "5 ms", e_rev = "0 mV", name = "exc" }"#;
+    let e = assert_bad(&with_plasticity(STDP, Some((29, alpha))), 32, "projections[0].plasticity.rule");
+    assert!(e.contains("not on alpha synapses"), "{e}");
+}
+
+#[test]
+fn negative_learning_rate_where_not_allowed() {
+    let e = assert_bad(&with_plasticity(&STDP.replace("\"0.01 nS\"", "\"-0.01 nS\""), None), 32, "projections[0].plasticity.a_plus");
+    assert!(e.contains("must not be negative"), "{e}");
+    let e = assert_bad(&with_plasticity(&STDP.replace("\"-0.0105 nS\"", "\"0.0105 nS\""), None), 32, "projections[0].plasticity.a_minus");
+    assert!(e.contains("must not be positive"), "{e}");
+}
+
+#[test]
+fn plasticity_parameters_in_the_wrong_unit() {
+    let e = assert_bad(&with_plasticity(&STDP.replace("\"0.01 nS\"", "\"0.01 pA\""), None), 32, "projections[0].plasticity.a_plus");
+    assert!(e.contains("expected a conductance"), "{e}");
+}
+
+#[test]
+fn plastic_weights_outside_their_bounds_or_with_drawn_delays() {
+    let e = assert_bad(&with_plasticity(STDP, Some((30, r#"weight = "3 nS""#))), 30, "projections[0].weight");
+    assert!(e.contains("within [0, w_max"), "{e}");
+    let drawn = r#"delay = { uniform = ["0.5 ms", "2 ms"] }"#;
+    let e = assert_bad(&with_plasticity(STDP, Some((31, drawn))), 32, "projections[0].plasticity");
+    assert!(e.contains("one delay"), "{e}");
+}

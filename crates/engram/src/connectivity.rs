@@ -149,6 +149,7 @@ mod tests {
             delay: ValueSpec::Uniform { low: 0.1, high: 2.0 },
             synapse: SynapseModel::ExpCurrent { tau: 5.0 },
             channel: None,
+            plasticity: None,
         }
     }
 

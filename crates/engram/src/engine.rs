@@ -15,6 +15,7 @@ use cpu_time::ProcessTime;
 use crate::exchange::{SpikeBoard, StepBarrier};
 use crate::network::{Delays, LocalSource, Network, PopulationShard, ProjectionShard, Shard, Weights};
 use crate::neurons::{NeuronConsts, StepInput, lif};
+use crate::plasticity::stdp;
 use crate::rng;
 use crate::synapses::{Accumulators, ExpInput};
 
@@ -27,6 +28,7 @@ pub const SCHEDULE: &[(&str, &str)] = &[
     ("sources", "emit the spikes of Poisson and spike-time sources"),
     ("exchange", "publish this step's spikes to every shard (one barrier)"),
     ("propagate", "for every spike, add each synapse's weight to its target's ring slot t + delay (to the channel itself for a one-step delay)"),
+    ("plasticity", "decay the STDP traces; apply the spikes that reach plastic synapses now, then this step's postsynaptic spikes"),
     ("record_spikes", "store this step's spikes, stamped with time t"),
 ];
 
@@ -167,6 +169,10 @@ fn run_shard(
             let base = (step % slots as u64) as usize;
             events += propagate(proj, &incoming[proj.pre_group], ring, n, slots, base);
         }
+        for proj in shard.projections.iter_mut().filter(|p| p.plastic.is_some()) {
+            let post_spikes = &local[proj.post_population];
+            stdp::step_projection(proj, &incoming[proj.pre_group], post_spikes);
+        }
         for (g, list) in local.iter().enumerate() {
             let start = if g < n_pops { shard.populations[g].start as u32 } else { 0 };
             spikes[g].steps.extend(std::iter::repeat_n(step as u32, list.len()));
@@ -213,6 +219,11 @@ fn propagate(proj: &ProjectionShard, spikes: &[u32], ring: &mut [f64], n: usize,
                     Weights::PerSynapse(weights) => {
                         for (&j, &w) in targets.iter().zip(&weights[synapses]) {
                             unsafe { *row.get_unchecked_mut(j as usize) += w as f64 };
+                        }
+                    }
+                    Weights::Plastic(weights) => {
+                        for (&j, &w) in targets.iter().zip(&weights[synapses]) {
+                            unsafe { *row.get_unchecked_mut(j as usize) += w };
                         }
                     }
                 }

@@ -6,7 +6,8 @@
 
 use crate::connectivity;
 use crate::error::{EngramError, Result};
-use crate::neurons::{RefractoryEnd, NeuronConsts};
+use crate::neurons::{NeuronConsts, RefractoryEnd};
+use crate::plasticity::stdp::StdpParams;
 use crate::rng::{self, Purpose};
 use crate::spec::values::ValueSpec;
 use crate::spec::{NetworkSpec, SourceKind};
@@ -98,6 +99,8 @@ pub enum Delays {
 pub enum Weights {
     Same(f64),
     PerSynapse(Vec<f32>),
+    /// Weights that plasticity changes, kept in double precision.
+    Plastic(Vec<f64>),
 }
 
 impl Weights {
@@ -106,8 +109,30 @@ impl Weights {
         match self {
             Weights::Same(w) => *w,
             Weights::PerSynapse(w) => w[synapse] as f64,
+            Weights::Plastic(w) => w[synapse],
         }
     }
+}
+
+/// The STDP state of a projection's share in one shard (see `plasticity::stdp`). Traces
+/// decay every step; the presynaptic trace is kept for every presynaptic neuron in every
+/// shard (each shard sees all spikes, so the copies agree), the postsynaptic one for the
+/// shard's own neurons.
+pub struct PlasticState {
+    pub params: StdpParams,
+    /// Per-step decay factors of the pre and post traces.
+    pub decay_pre: f64,
+    pub decay_post: f64,
+    pub pre_trace: Vec<f64>,
+    pub post_trace: Vec<f64>,
+    /// Incoming synapses by postsynaptic neuron: `incoming[incoming_start[j]..incoming_start[j + 1]]`
+    /// are (synapse index, presynaptic neuron) pairs of local neuron j.
+    pub incoming_start: Vec<u32>,
+    pub incoming: Vec<(u32, u32)>,
+    /// Spikes sent in the last `delay - 1` steps, oldest first: a spike reaches the synapse,
+    /// and changes it, `delay - 1` steps after it is sent (one step of delay is the minimum,
+    /// Brian2's zero delay).
+    pub in_flight: std::collections::VecDeque<Vec<u32>>,
 }
 
 /// The synapses of one projection whose targets lie in one shard.
@@ -120,6 +145,7 @@ pub struct ProjectionShard {
     pub post: Vec<u32>,
     pub weights: Weights,
     pub delays: Delays,
+    pub plastic: Option<PlasticState>,
 }
 
 impl ProjectionShard {
@@ -149,6 +175,41 @@ impl ProjectionShard {
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = pre;
+    }
+}
+
+fn weight_at(synapse: usize, per_synapse: &[f32], same: Option<f64>) -> f64 {
+    same.unwrap_or_else(|| per_synapse[synapse] as f64)
+}
+
+/// The STDP state of a shard's part of a projection with `n_pre` presynaptic and `n_post`
+/// local postsynaptic neurons, from its CSR table.
+fn plastic_state(params: &StdpParams, dt: f64, n_pre: usize, n_post: usize, row_start: &[u64], post: &[u32], delay: u32) -> PlasticState {
+    let mut count = vec![0u32; n_post + 1];
+    post.iter().for_each(|&j| count[j as usize + 1] += 1);
+    let incoming_start: Vec<u32> = count.iter().scan(0, |acc, &c| {
+        *acc += c;
+        Some(*acc)
+    }).collect();
+    let mut next = incoming_start.clone();
+    let mut incoming = vec![(0, 0); post.len()];
+    for i in 0..n_pre {
+        let synapses = row_start[i] as usize..row_start[i + 1] as usize;
+        for (s, &j) in synapses.clone().zip(&post[synapses]) {
+            incoming[next[j as usize] as usize] = (s as u32, i as u32);
+            next[j as usize] += 1;
+        }
+    }
+    let in_flight = (1..delay).map(|_| Vec::new()).collect();
+    PlasticState {
+        params: params.clone(),
+        decay_pre: crate::plasticity::decay(dt, params.tau_plus),
+        decay_post: crate::plasticity::decay(dt, params.tau_minus),
+        pre_trace: vec![0.0; n_pre],
+        post_trace: vec![0.0; n_post],
+        incoming_start,
+        incoming,
+        in_flight,
     }
 }
 
@@ -351,15 +412,28 @@ impl Network {
                     }
                     row_start.push(post.len() as u64);
                 }
-                synapse_bytes += (row_start.len() * 8 + post.len() * 4 + weight.len() * 4 + delay.len() * 2) as u64;
+                let delay_bytes = delay.len() * 2;
                 let delays = match same_delay {
                     Some(d) => Delays::Same(d),
                     None => Delays::PerSynapse(delay),
                 };
-                let weights = match same_weight {
-                    Some(w) => Weights::Same(w),
-                    None => Weights::PerSynapse(weight),
+                let (weights, plastic) = match (&proj.plasticity, same_weight) {
+                    (Some(params), _) => {
+                        let w: Vec<f64> = (0..post.len()).map(|s| weight_at(s, &weight, same_weight)).collect();
+                        let delay = connectivity::delay_steps(proj.delay.range().0, dt);
+                        let state = plastic_state(params, dt, n_pre, end - start, &row_start, &post, delay);
+                        (Weights::Plastic(w), Some(state))
+                    }
+                    (None, Some(w)) => (Weights::Same(w), None),
+                    (None, None) => (Weights::PerSynapse(weight), None),
                 };
+                let weight_bytes = match &weights {
+                    Weights::Same(_) => 8,
+                    Weights::PerSynapse(w) => w.len() * 4,
+                    Weights::Plastic(w) => w.len() * 8,
+                };
+                let index_bytes = plastic.as_ref().map_or(0, |p| p.incoming.len() * 8 + p.incoming_start.len() * 4);
+                synapse_bytes += (row_start.len() * 8 + post.len() * 4 + delay_bytes + weight_bytes + index_bytes) as u64;
                 shard.projections.push(ProjectionShard {
                     pre_group,
                     post_population,
@@ -368,6 +442,7 @@ impl Network {
                     post,
                     weights,
                     delays,
+                    plastic,
                 });
             }
         }

@@ -5,9 +5,10 @@
 //! between events (`exp(-Δt/τ)`), so they can be advanced lazily, at spikes only, or densely,
 //! every step, with the same result. Times are in ms, as everywhere in the engine.
 //!
-//! This is the first step of the plasticity issue: the rules and their verification against
-//! the specification (`shared/specs/model-specs.md` §3.4, §3.7, §9.7-9.9). Projections of
-//! the run loop do not take a rule yet.
+//! Verified against the specification (`shared/specs/model-specs.md` §3.4, §3.7, §9.7-9.9).
+//! In the run loop, a projection takes pair STDP with `plasticity = { rule = "stdp", ... }`
+//! (`stdp::step_projection`, the schedule's `plasticity` phase); the other rules are
+//! components the run loop does not call yet.
 
 pub mod stdp;
 

@@ -16,6 +16,13 @@ use serde::Serialize;
 
 use super::check_positive;
 use crate::error::{EngramError, Result};
+use crate::network::{ProjectionShard, Weights};
+use crate::spec::reader::TableReader;
+use crate::units::Dim;
+
+/// Names accepted in `bounds = "..."` and `interaction = "..."`.
+const BOUNDS: &[&str] = &["additive", "multiplicative"];
+const INTERACTIONS: &[&str] = &["all_to_all", "nearest"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -57,6 +64,39 @@ impl StdpParams {
             bounds: Bounds::Additive,
             interaction: Interaction::AllToAll,
         }
+    }
+
+    /// Reads the `plasticity` table of a projection whose weights have dimension `weight`:
+    /// `tau_plus`, `tau_minus` (times), `a_plus` (>= 0), `a_minus` (<= 0) and `w_max` (> 0)
+    /// in weight units, `bounds` and `interaction` (names).
+    pub fn read(r: &TableReader, weight: Dim) -> Result<StdpParams> {
+        let choice = |key: &str, names: &[&str]| -> Result<usize> {
+            let Some((name, span)) = r.opt_str(key)? else { return Ok(0) };
+            names.iter().position(|n| *n == name).ok_or_else(|| {
+                r.error_at(key, span, format!("unknown {key} `{name}` (expected one of: {})", names.join(", ")))
+            })
+        };
+        let p = StdpParams {
+            tau_plus: r.req_quantity("tau_plus", Dim::TIME)?,
+            tau_minus: r.req_quantity("tau_minus", Dim::TIME)?,
+            a_plus: r.req_quantity("a_plus", weight)?,
+            a_minus: r.req_quantity("a_minus", weight)?,
+            w_max: r.req_quantity("w_max", weight)?,
+            bounds: [Bounds::Additive, Bounds::Multiplicative][choice("bounds", BOUNDS)?],
+            interaction: [Interaction::AllToAll, Interaction::Nearest][choice("interaction", INTERACTIONS)?],
+        };
+        for (key, ok, what) in [
+            ("tau_plus", p.tau_plus > 0.0, "must be positive"),
+            ("tau_minus", p.tau_minus > 0.0, "must be positive"),
+            ("a_plus", p.a_plus >= 0.0, "must not be negative (potentiation)"),
+            ("a_minus", p.a_minus <= 0.0, "must not be positive (depression)"),
+            ("w_max", p.w_max > 0.0, "must be positive"),
+        ] {
+            if !ok {
+                return Err(r.field_error(key, format!("`{key}` {what}")));
+            }
+        }
+        Ok(p)
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -123,6 +163,44 @@ impl StdpSynapse {
         self.w = apply(self.w, p.a_plus * x, p);
         self.post.spike(t, p.tau_minus, p.interaction);
     }
+}
+
+/// One step of STDP on a projection's share of synapses in a shard (the `plasticity` phase
+/// of the run loop): the traces decay by one step, the presynaptic spikes that reach the
+/// synapses now (`sent` at this step is queued for `delay - 1` steps) depress by the post
+/// trace and then increment the pre trace, and this step's postsynaptic spikes (`post_spikes`,
+/// local indices) potentiate by the pre trace and then increment the post trace, in the
+/// order of [`StdpSynapse`]. Every shard sees the same spikes in the same order, so the
+/// result does not depend on the thread count.
+pub fn step_projection(proj: &mut ProjectionShard, sent: &[u32], post_spikes: &[u32]) {
+    let Some(state) = proj.plastic.as_mut() else { return };
+    let Weights::Plastic(w) = &mut proj.weights else { unreachable!("plastic projections have plastic weights") };
+    let p = &state.params;
+    state.pre_trace.iter_mut().for_each(|x| *x *= state.decay_pre);
+    state.post_trace.iter_mut().for_each(|y| *y *= state.decay_post);
+    state.in_flight.push_back(sent.to_vec());
+    let arriving = state.in_flight.pop_front().expect("this step's spikes were just queued");
+    for &i in &arriving {
+        let synapses = proj.row_start[i as usize] as usize..proj.row_start[i as usize + 1] as usize;
+        for s in synapses {
+            w[s] = apply(w[s], p.a_minus * state.post_trace[proj.post[s] as usize], p);
+        }
+        spike(&mut state.pre_trace[i as usize], p.interaction);
+    }
+    for &j in post_spikes {
+        let (lo, hi) = (state.incoming_start[j as usize] as usize, state.incoming_start[j as usize + 1] as usize);
+        for &(s, i) in &state.incoming[lo..hi] {
+            w[s as usize] = apply(w[s as usize], p.a_plus * state.pre_trace[i as usize], p);
+        }
+        spike(&mut state.post_trace[j as usize], p.interaction);
+    }
+}
+
+fn spike(trace: &mut f64, interaction: Interaction) {
+    *trace = match interaction {
+        Interaction::AllToAll => *trace + 1.0,
+        Interaction::Nearest => 1.0,
+    };
 }
 
 /// Adds the change `dw` (potentiation if positive) to `w` within the bounds.

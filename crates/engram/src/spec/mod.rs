@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::error::{EngramError, Result};
 use crate::neurons::{self, NeuronParams};
+use crate::plasticity::stdp::StdpParams;
 use crate::synapses::{self, SynapseModel};
 use crate::units::Dim;
 use reader::{Source, SpannedName, TableReader};
@@ -85,6 +86,8 @@ pub struct ProjectionSpec {
     pub synapse: SynapseModel,
     /// Name of the synapse channel on the postsynaptic side (for `init` and monitors).
     pub channel: Option<String>,
+    /// Spike-timing-dependent plasticity of the weights, if any.
+    pub plasticity: Option<StdpParams>,
 }
 
 /// An injected current: `amplitude` from `start` to `stop` (ms) into `neurons` of `target`
@@ -146,7 +149,10 @@ pub fn parse(path: &Path, text: &str) -> Result<NetworkSpec> {
 
 const POPULATION_KEYS: &[&str] = &["name", "size", "model", "params", "init"];
 const SOURCE_KEYS: &[&str] = &["name", "kind", "size", "rate", "ids", "times"];
-const PROJECTION_KEYS: &[&str] = &["name", "pre", "post", "connect", "synapse", "weight", "delay"];
+const PROJECTION_KEYS: &[&str] = &["name", "pre", "post", "connect", "synapse", "weight", "delay", "plasticity"];
+const PLASTICITY_KEYS: &[&str] = &["rule", "tau_plus", "tau_minus", "a_plus", "a_minus", "w_max", "bounds", "interaction"];
+/// Names accepted in `plasticity = { rule = "..." }`.
+pub const PLASTICITY_RULES: &[&str] = &["stdp"];
 const CONNECT_KEYS: &[&str] = &["rule", "p", "k", "autapses", "pre", "post"];
 const SYNAPSE_KEYS: &[&str] = &["model", "name", "tau", "e_rev"];
 const CURRENT_KEYS: &[&str] = &["target", "neurons", "amplitude", "start", "stop"];
@@ -512,7 +518,36 @@ fn read_projection(
         Some((n, span)) => (Some(n), Some(span)),
         None => (None, None),
     };
-    Ok((ProjectionSpec { name, pre: pre.to_string(), post: post.to_string(), connect, weight, delay, synapse, channel }, name_span))
+    let plasticity = read_plasticity(t, &synapse, &weight, &delay)?;
+    let spec = ProjectionSpec { name, pre: pre.to_string(), post: post.to_string(), connect, weight, delay, synapse, channel, plasticity };
+    Ok((spec, name_span))
+}
+
+/// The projection's `plasticity` table, if any. STDP needs a weight it can change on
+/// delta, exponential and conductance synapses (alpha kernels store scaled weights), one
+/// delay for the whole projection, and initial weights within [0, w_max].
+fn read_plasticity(t: &TableReader, synapse: &SynapseModel, weight: &ValueSpec, delay: &ValueSpec) -> Result<Option<StdpParams>> {
+    let Some(p) = t.opt_table("plasticity")? else { return Ok(None) };
+    p.audit(PLASTICITY_KEYS)?;
+    let (rule, rule_span) = p.req_str("rule")?;
+    if !PLASTICITY_RULES.contains(&rule) {
+        let message = format!("unknown plasticity rule `{rule}` (expected one of: {})", PLASTICITY_RULES.join(", "));
+        return Err(p.error_at("rule", rule_span, message));
+    }
+    if matches!(synapse, SynapseModel::AlphaCurrent { .. } | SynapseModel::AlphaCond { .. }) {
+        return Err(p.error_at("rule", rule_span, "stdp works on delta, exp_current and exp_cond synapses, not on alpha synapses"));
+    }
+    if !matches!(delay, ValueSpec::Fixed(_)) {
+        return Err(p.table_error("stdp needs one delay for the whole projection (heterogeneous delays are not supported with plasticity yet)"));
+    }
+    let params = StdpParams::read(&p, synapse.weight_dim())?;
+    p.finish()?;
+    let (low, high) = weight.range();
+    if low < 0.0 || high > params.w_max {
+        let span = t.get("weight").map(|v| v.span()).unwrap_or(0..0);
+        return Err(t.error_at("weight", span, format!("plastic weights must start within [0, w_max = {}]", params.w_max)));
+    }
+    Ok(Some(params))
 }
 
 /// Adds projection `proj` to the channels of its postsynaptic population, as `Network::build`
