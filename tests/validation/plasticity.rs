@@ -5,7 +5,7 @@
 //! and spikes at any thread count.
 
 use engram::engine::{self, RunResult};
-use engram::network::{Network, Weights};
+use engram::network::Network;
 use engram_validation::*;
 
 /// A presynaptic source spiking at `t_pre`, a postsynaptic LIF neuron forced to spike at
@@ -60,25 +60,15 @@ spikes = ["post"]
     )
 }
 
-/// Runs a model; returns the run and the plastic weights (in the model's unit times 1000:
-/// pA for currents, pS for conductances) of projection `projection`, ordered by
-/// (presynaptic, postsynaptic) neuron whatever the number of shards.
+/// Runs a model; returns the run and the plastic weights of projection `projection` in the
+/// model's unit times 1000 (pA for currents, pS for conductances), in (pre, post) order.
 fn run_weights(text: &str, threads: usize, projection: usize) -> (RunResult, Vec<f64>) {
     let mut spec = parse(text);
     spec.run.threads = threads;
     let mut net = Network::build(spec).expect("builds");
     let result = engine::run(&mut net, None);
-    let mut synapses: Vec<(u32, usize, f64)> = Vec::new();
-    for shard in &net.shards {
-        let proj = &shard.projections[projection];
-        let Weights::Plastic(w) = &proj.weights else { panic!("projection {projection} is not plastic") };
-        let offset = shard.populations[proj.post_population].start;
-        for pre in 0..proj.row_start.len() as u32 - 1 {
-            synapses.extend(proj.row(pre).map(|s| (pre, proj.post[s] as usize + offset, w[s] * 1e3)));
-        }
-    }
-    synapses.sort_by_key(|&(pre, post, _)| (pre, post));
-    (result, synapses.into_iter().map(|s| s.2).collect())
+    let synapses = net.plastic_weights(projection).expect("a plastic projection");
+    (result, synapses.into_iter().map(|s| s.2 * 1e3).collect())
 }
 
 fn assert_same_weights(a: &[f64], b: &[f64], what: &str) {

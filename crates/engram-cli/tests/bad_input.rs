@@ -489,6 +489,11 @@ fn plasticity_is_accepted_as_written() {
     base_line(31, r#"delay = "1 ms""#);
     let f = run_model(&with_plasticity(STDP, None), &[]);
     assert_eq!(f.code, Some(0), "{}", f.stderr);
+    // The learned weights are written with the state (an npz is a zip of .npy files).
+    let state = std::fs::read(f.out.join("state.npz")).unwrap();
+    for name in ["weights_projection0.npy", "weights_projection0_pre.npy", "weights_projection0_post.npy"] {
+        assert!(state.windows(name.len()).any(|w| w == name.as_bytes()), "state.npz lacks {name}");
+    }
 }
 
 #[test]

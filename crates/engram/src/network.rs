@@ -213,6 +213,26 @@ fn plastic_state(params: &StdpParams, dt: f64, n_pre: usize, n_post: usize, row_
     }
 }
 
+impl Network {
+    /// The synapses of plastic projection `projection` (index in the model file) as
+    /// (presynaptic, postsynaptic neuron, weight) in internal units, ordered by (pre, post)
+    /// whatever the number of shards (repeated pairs keep their order); None if the
+    /// projection is not plastic.
+    pub fn plastic_weights(&self, projection: usize) -> Option<Vec<(u32, u32, f64)>> {
+        let mut synapses = Vec::new();
+        for shard in &self.shards {
+            let proj = &shard.projections[projection];
+            let Weights::Plastic(w) = &proj.weights else { return None };
+            let offset = shard.populations[proj.post_population].start as u32;
+            for pre in 0..proj.row_start.len().saturating_sub(1) as u32 {
+                synapses.extend(proj.row(pre).map(|s| (pre, proj.post[s] + offset, w[s])));
+            }
+        }
+        synapses.sort_by_key(|&(pre, post, _)| (pre, post));
+        Some(synapses)
+    }
+}
+
 /// Splits `n` items into `k` contiguous blocks; returns the start of block `i`.
 pub fn block_start(n: usize, k: usize, i: usize) -> usize {
     (n * i) / k

@@ -17,6 +17,7 @@ use crate::error::{EngramError, Result};
 use crate::network::Network;
 use crate::spec::NetworkSpec;
 use crate::stats::{self, SpikeStats};
+use crate::units::Dim;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct GroupSummary {
@@ -176,8 +177,29 @@ fn write_state(path: &Path, net: &Network, result: &RunResult) -> Result<()> {
         npz.add_array(format!("rate_{}", rate.population), &hz).map_err(|e| npz_error(path, e))?;
         npz.add_array(format!("rate_{}_t", rate.population), &t).map_err(|e| npz_error(path, e))?;
     }
+    for (index, proj) in net.spec.projections.iter().enumerate() {
+        let Some(synapses) = net.plastic_weights(index) else { continue };
+        let scale = weight_si_scale(proj.synapse.weight_dim());
+        let pre: Array1<i64> = synapses.iter().map(|s| s.0 as i64).collect();
+        let post: Array1<i64> = synapses.iter().map(|s| s.1 as i64).collect();
+        let w: Array1<f64> = synapses.iter().map(|s| s.2 * scale).collect();
+        npz.add_array(format!("weights_{}_pre", proj.name), &pre).map_err(|e| npz_error(path, e))?;
+        npz.add_array(format!("weights_{}_post", proj.name), &post).map_err(|e| npz_error(path, e))?;
+        npz.add_array(format!("weights_{}", proj.name), &w).map_err(|e| npz_error(path, e))?;
+    }
     npz.finish().map_err(|e| npz_error(path, e))?;
     Ok(())
+}
+
+/// Conversion of a weight to SI units (S, A or V).
+fn weight_si_scale(dim: Dim) -> f64 {
+    if dim == Dim::CONDUCTANCE {
+        1e-6
+    } else if dim == Dim::CURRENT {
+        1e-9
+    } else {
+        1e-3
+    }
 }
 
 /// Writes all outputs into `dir`, replacing an earlier run there only once everything is

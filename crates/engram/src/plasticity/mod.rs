@@ -10,7 +10,13 @@
 //! (`stdp::step_projection`, the schedule's `plasticity` phase); the other rules are
 //! components the run loop does not call yet.
 
+pub mod astrocyte;
+pub mod homeostasis;
+pub mod nalsm_neuron;
+pub mod short_term;
 pub mod stdp;
+pub mod three_factor;
+pub mod triplet;
 
 use crate::error::{EngramError, Result};
 
