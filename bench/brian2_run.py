@@ -48,6 +48,9 @@ ap.add_argument("--repeats", type=int, default=3)
 ap.add_argument("--workdir", required=True, help="the standalone project directory")
 ap.add_argument("--wrapper", required=True, help="the compiled bench/rusage_wrap.c")
 ap.add_argument("--out", default=None, help="also append the JSON record here")
+ap.add_argument("--stdp", action="store_true",
+                help="COBA only: pair STDP on the excitatory synapses (tau 20 ms, A+ = 0.006, "
+                     "A- = -0.0063, w_max = 1.2, in units of the leak conductance, as in bench/stdp.py)")
 args = ap.parse_args()
 
 os.environ["OMP_NUM_THREADS"] = "1"
@@ -94,10 +97,25 @@ else:
                     method="exact", namespace=ns)
     P.v = "Vr + rand() * (Vt - Vr)"
 
-Ce = Synapses(P[:Ne], P, on_pre="ge += we", namespace=ns)
+if args.stdp:
+    if args.model != "coba":
+        sys.exit("--stdp needs --model coba")
+    ns.update(taupre=20 * ms, taupost=20 * ms, Ap=0.006, Am=-0.0063, wmax=1.2)
+    Ce = Synapses(P[:Ne], P, model="""w : 1
+                  dapre/dt = -apre/taupre : 1 (event-driven)
+                  dapost/dt = -apost/taupost : 1 (event-driven)""",
+                  on_pre="""ge += w
+                  w = clip(w + Am*apost, 0, wmax)
+                  apre += 1""",
+                  on_post="""w = clip(w + Ap*apre, 0, wmax)
+                  apost += 1""", namespace=ns)
+else:
+    Ce = Synapses(P[:Ne], P, on_pre="ge += we", namespace=ns)
 Ci = Synapses(P[Ne:], P, on_pre="gi += wi", namespace=ns)
 Ce.connect(p=p)
 Ci.connect(p=p)
+if args.stdp:
+    Ce.w = "we"
 mon = SpikeMonitor(P)
 net = Network(P, Ce, Ci, mon)
 
@@ -128,6 +146,10 @@ for r in range(args.repeats):
              events_exact=events(i_spk, outdeg))
     if r == args.repeats - 1:
         rec["stats"] = spike_stats(i_spk, t_spk, N, Ne, args.duration, 0.0)
+        if args.stdp:
+            w_final = np.asarray(Ce.w[:])
+            rec["stdp"] = dict(mean_w=float(w_final.mean()), sd_w=float(w_final.std()),
+                               at_zero=float(np.mean(w_final == 0)), at_max=float(np.mean(w_final >= 1.2)))
     d["events_per_s"] = d["events_exact"] / d["sim_loop_s"]
     runs.append(d)
     print(f"  brian2 run {r + 1}/{args.repeats}: loop {d['sim_loop_s']:.3f} s (CPU), "
