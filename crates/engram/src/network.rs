@@ -7,7 +7,7 @@
 use crate::connectivity;
 use crate::error::{EngramError, Result};
 use crate::neurons::{NeuronConsts, RefractoryEnd};
-use crate::plasticity::stdp::StdpParams;
+use crate::plasticity::stdp::{ScaledTraces, StdpParams};
 use crate::rng::{self, Purpose};
 use crate::spec::values::ValueSpec;
 use crate::spec::{NetworkSpec, SourceKind};
@@ -114,17 +114,13 @@ impl Weights {
     }
 }
 
-/// The STDP state of a projection's share in one shard (see `plasticity::stdp`). Traces
-/// decay every step; the presynaptic trace is kept for every presynaptic neuron in every
-/// shard (each shard sees all spikes, so the copies agree), the postsynaptic one for the
-/// shard's own neurons.
+/// The STDP state of a projection's share in one shard (see `plasticity::stdp`). The
+/// presynaptic traces are kept for every presynaptic neuron in every shard (each shard sees
+/// all spikes, so the copies agree), the postsynaptic ones for the shard's own neurons.
 pub struct PlasticState {
     pub params: StdpParams,
-    /// Per-step decay factors of the pre and post traces.
-    pub decay_pre: f64,
-    pub decay_post: f64,
-    pub pre_trace: Vec<f64>,
-    pub post_trace: Vec<f64>,
+    pub pre_trace: ScaledTraces,
+    pub post_trace: ScaledTraces,
     /// Incoming synapses by postsynaptic neuron: `incoming[incoming_start[j]..incoming_start[j + 1]]`
     /// are (synapse index, presynaptic neuron) pairs of local neuron j.
     pub incoming_start: Vec<u32>,
@@ -203,10 +199,8 @@ fn plastic_state(params: &StdpParams, dt: f64, n_pre: usize, n_post: usize, row_
     let in_flight = (1..delay).map(|_| Vec::new()).collect();
     PlasticState {
         params: params.clone(),
-        decay_pre: crate::plasticity::decay(dt, params.tau_plus),
-        decay_post: crate::plasticity::decay(dt, params.tau_minus),
-        pre_trace: vec![0.0; n_pre],
-        post_trace: vec![0.0; n_post],
+        pre_trace: ScaledTraces::new(n_pre, crate::plasticity::decay(dt, params.tau_plus)),
+        post_trace: ScaledTraces::new(n_post, crate::plasticity::decay(dt, params.tau_minus)),
         incoming_start,
         incoming,
         in_flight,

@@ -176,31 +176,74 @@ pub fn step_projection(proj: &mut ProjectionShard, sent: &[u32], post_spikes: &[
     let Some(state) = proj.plastic.as_mut() else { return };
     let Weights::Plastic(w) = &mut proj.weights else { unreachable!("plastic projections have plastic weights") };
     let p = &state.params;
-    state.pre_trace.iter_mut().for_each(|x| *x *= state.decay_pre);
-    state.post_trace.iter_mut().for_each(|y| *y *= state.decay_post);
-    state.in_flight.push_back(sent.to_vec());
-    let arriving = state.in_flight.pop_front().expect("this step's spikes were just queued");
-    for &i in &arriving {
+    state.pre_trace.step();
+    state.post_trace.step();
+    let queued;
+    let arriving = if state.in_flight.is_empty() {
+        sent
+    } else {
+        state.in_flight.push_back(sent.to_vec());
+        queued = state.in_flight.pop_front().expect("this step's spikes were just queued");
+        &queued
+    };
+    for &i in arriving {
         let synapses = proj.row_start[i as usize] as usize..proj.row_start[i as usize + 1] as usize;
         for s in synapses {
-            w[s] = apply(w[s], p.a_minus * state.post_trace[proj.post[s] as usize], p);
+            w[s] = apply(w[s], p.a_minus * state.post_trace.get(proj.post[s] as usize), p);
         }
-        spike(&mut state.pre_trace[i as usize], p.interaction);
+        state.pre_trace.spike(i as usize, p.interaction);
     }
     for &j in post_spikes {
         let (lo, hi) = (state.incoming_start[j as usize] as usize, state.incoming_start[j as usize + 1] as usize);
         for &(s, i) in &state.incoming[lo..hi] {
-            w[s as usize] = apply(w[s as usize], p.a_plus * state.pre_trace[i as usize], p);
+            w[s as usize] = apply(w[s as usize], p.a_plus * state.pre_trace.get(i as usize), p);
         }
-        spike(&mut state.post_trace[j as usize], p.interaction);
+        state.post_trace.spike(j as usize, p.interaction);
     }
 }
 
-fn spike(trace: &mut f64, interaction: Interaction) {
-    *trace = match interaction {
-        Interaction::AllToAll => *trace + 1.0,
-        Interaction::Nearest => 1.0,
-    };
+/// The traces of many neurons, all decaying by the same factor each step, stored divided by
+/// the decay since a reference step (`trace = stored * scale`), so that a step costs one
+/// multiplication instead of one per neuron. When `scale` gets small the stored values are
+/// brought back to scale 1, long before they could overflow.
+#[derive(Debug, Clone)]
+pub struct ScaledTraces {
+    stored: Vec<f64>,
+    scale: f64,
+    inverse: f64,
+    decay: f64,
+}
+
+impl ScaledTraces {
+    const RENORMALISE_BELOW: f64 = 1e-100;
+
+    /// `n` zero traces that decay by `decay` per step.
+    pub fn new(n: usize, decay: f64) -> ScaledTraces {
+        ScaledTraces { stored: vec![0.0; n], scale: 1.0, inverse: 1.0, decay }
+    }
+
+    /// Advances every trace by one step.
+    pub fn step(&mut self) {
+        self.scale *= self.decay;
+        if self.scale < Self::RENORMALISE_BELOW {
+            let scale = self.scale;
+            self.stored.iter_mut().for_each(|x| *x *= scale);
+            self.scale = 1.0;
+        }
+        self.inverse = 1.0 / self.scale;
+    }
+
+    pub fn get(&self, i: usize) -> f64 {
+        self.stored[i] * self.scale
+    }
+
+    /// A spike of neuron `i`: its trace gains 1 (all-to-all) or is set to 1 (nearest).
+    pub fn spike(&mut self, i: usize, interaction: Interaction) {
+        match interaction {
+            Interaction::AllToAll => self.stored[i] += self.inverse,
+            Interaction::Nearest => self.stored[i] = self.inverse,
+        }
+    }
 }
 
 /// Adds the change `dw` (potentiation if positive) to `w` within the bounds.
@@ -278,6 +321,27 @@ mod tests {
         s.on_pre(5.0, &p);
         s.on_post(15.0, &p);
         assert!((s.w - 1e6 - 0.01 * (-0.5f64).exp()).abs() < 1e-9, "only the nearest pre spike counts");
+    }
+
+    #[test]
+    fn scaled_traces_decay_exactly_and_survive_renormalisation() {
+        let decay = super::super::decay(0.1, 20.0);
+        let mut t = ScaledTraces::new(2, decay);
+        t.spike(0, Interaction::AllToAll);
+        // Far past the renormalisation point (scale 1e-100 after about 46 000 steps).
+        for _ in 0..100_000 {
+            t.step();
+        }
+        t.spike(1, Interaction::AllToAll);
+        t.spike(1, Interaction::AllToAll);
+        for _ in 0..200 {
+            t.step();
+        }
+        assert!((t.get(1) - 2.0 * (-1.0f64).exp()).abs() < 1e-12, "{}", t.get(1));
+        let old = (-100_200.0 * 0.1 / 20.0f64).exp();
+        assert!((t.get(0) / old - 1.0).abs() < 1e-9, "{} vs {old}", t.get(0));
+        t.spike(1, Interaction::Nearest);
+        assert!((t.get(1) - 1.0).abs() < 1e-12);
     }
 
     #[test]
