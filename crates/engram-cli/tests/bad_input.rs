@@ -499,7 +499,7 @@ fn plasticity_is_accepted_as_written() {
 #[test]
 fn unknown_plasticity_rule() {
     let e = assert_bad(&with_plasticity(&STDP.replace("\"stdp\"", "\"bcm\""), None), 32, "projections[0].plasticity.rule");
-    assert!(e.contains("unknown plasticity rule `bcm`") && e.contains("stdp"), "{e}");
+    assert!(e.contains("unknown plasticity rule `bcm` (expected one of: stdp, triplet, tsodyks_markram)"), "{e}");
 }
 
 #[test]
@@ -530,4 +530,53 @@ fn plastic_weights_outside_their_bounds_or_with_drawn_delays() {
     let drawn = r#"delay = { uniform = ["0.5 ms", "2 ms"] }"#;
     let e = assert_bad(&with_plasticity(STDP, Some((31, drawn))), 32, "projections[0].plasticity");
     assert!(e.contains("one delay"), "{e}");
+}
+
+const TRIPLET: &str = r#"{ rule = "triplet", tau_plus = "16.8 ms", tau_x = "101 ms", tau_minus = "33.7 ms", tau_y = "125 ms", a2_plus = "0.01 nS", a3_plus = "0.01 nS", a2_minus = "0.01 nS", a3_minus = "0.001 nS", w_max = "2 nS" }"#;
+const TSODYKS: &str = r#"{ rule = "tsodyks_markram", u = 0.5, tau_rec = "800 ms", tau_fac = "0 ms" }"#;
+
+#[test]
+fn triplet_and_short_term_plasticity_are_accepted_and_recorded() {
+    for (table, rule) in [(TRIPLET, "triplet"), (TSODYKS, "tsodyks_markram")] {
+        let f = run_model(&with_plasticity(table, None), &[]);
+        assert_eq!(f.code, Some(0), "{rule}: {}", f.stderr);
+        let s = read_summary(&f.out);
+        let plasticity = &s["model"]["projections"][0]["plasticity"];
+        assert_eq!(plasticity["rule"], rule, "{s}");
+        let state = std::fs::read(f.out.join("state.npz")).unwrap();
+        let weights = b"weights_projection0.npy";
+        // Triplet STDP changes the stored weights (written with the state); short-term
+        // plasticity does not.
+        assert_eq!(state.windows(weights.len()).any(|w| w == weights), rule == "triplet", "{rule}");
+    }
+    let s = read_summary(&run_model(&with_plasticity(TSODYKS, None), &[]).out);
+    let p = &s["model"]["projections"][0]["plasticity"];
+    assert!(p["u"] == 0.5 && p["tau_rec"] == 800.0 && p["tau_fac"] == 0.0, "{p}");
+}
+
+#[test]
+fn bad_triplet_parameters() {
+    let e = assert_bad(&with_plasticity(&TRIPLET.replace("a2_minus = \"0.01 nS\"", "a2_minus = \"-0.01 nS\""), None), 32, "projections[0].plasticity.a2_minus");
+    assert!(e.contains("must not be negative"), "{e}");
+    let e = assert_bad(&with_plasticity(&TRIPLET.replace("\"101 ms\"", "\"0 ms\""), None), 32, "projections[0].plasticity.tau_x");
+    assert!(e.contains("must be positive"), "{e}");
+    let e = assert_bad(&with_plasticity(&TRIPLET.replace(", w_max = \"2 nS\"", ""), None), 32, "projections[0].plasticity.w_max");
+    assert!(e.contains("needs `w_max`"), "{e}");
+    // A pair-STDP field in a triplet table.
+    let e = assert_bad(&with_plasticity(&TRIPLET.replace("a3_plus", "a_plus"), None), 32, "projections[0].plasticity.a_plus");
+    assert!(e.contains("unknown field `a_plus`") && e.contains("a3_plus"), "{e}");
+}
+
+#[test]
+fn bad_tsodyks_markram_parameters() {
+    for (from, to, field, message) in [
+        ("u = 0.5", "u = 1.5", "u", "must be in (0, 1]"),
+        ("u = 0.5", "u = 0", "u", "must be in (0, 1]"),
+        ("\"800 ms\"", "\"0 ms\"", "tau_rec", "must be positive"),
+        ("\"0 ms\"", "\"-1 ms\"", "tau_fac", "must not be negative"),
+        ("\"800 ms\"", "\"800 mV\"", "tau_rec", "expected a time"),
+    ] {
+        let e = assert_bad(&with_plasticity(&TSODYKS.replace(from, to), None), 32, &format!("projections[0].plasticity.{field}"));
+        assert!(e.contains(message), "{to}: {e}");
+    }
 }

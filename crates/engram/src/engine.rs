@@ -13,9 +13,10 @@ use std::time::Instant;
 use cpu_time::ProcessTime;
 
 use crate::exchange::{SpikeBoard, StepBarrier};
-use crate::network::{Delays, LocalSource, Network, PopulationShard, ProjectionShard, Shard, Weights};
+use crate::network::{Delays, LocalSource, Network, PlasticRule, PopulationShard, ProjectionShard, Shard, Weights};
 use crate::neurons::{NeuronConsts, StepInput, lif};
-use crate::plasticity::stdp;
+use crate::plasticity::short_term::ShortTermSynapses;
+use crate::plasticity::{stdp, triplet};
 use crate::rng;
 use crate::synapses::{Accumulators, ExpInput};
 
@@ -27,8 +28,8 @@ pub const SCHEDULE: &[(&str, &str)] = &[
     ("update", "sum the channels' input at t and advance them; integrate each neuron over [t, t+dt] with that input, then threshold and reset"),
     ("sources", "emit the spikes of Poisson and spike-time sources"),
     ("exchange", "publish this step's spikes to every shard (one barrier)"),
-    ("propagate", "for every spike, add each synapse's weight to its target's ring slot t + delay (to the channel itself for a one-step delay)"),
-    ("plasticity", "decay the STDP traces; apply the spikes that reach plastic synapses now, then this step's postsynaptic spikes"),
+    ("propagate", "for every spike, add each synapse's weight (times its Tsodyks-Markram efficacy u*x at arrival, where the projection has one) to its target's ring slot t + delay (to the channel itself for a one-step delay)"),
+    ("plasticity", "decay the STDP traces (pair or triplet); apply the spikes that reach plastic synapses now, then this step's postsynaptic spikes"),
     ("record_spikes", "store this step's spikes, stamped with time t"),
 ];
 
@@ -163,15 +164,23 @@ fn run_shard(
             list.clear();
             (0..n_shards).for_each(|from| exchange.board.read_into(from, parity, g, list));
         }
-        for proj in &shard.projections {
+        for proj in &mut shard.projections {
             let channel = &mut shard.populations[proj.post_population].channels[proj.channel];
             let (ring, n, slots) = channel.targets();
             let base = (step % slots as u64) as usize;
-            events += propagate(proj, &incoming[proj.pre_group], ring, n, slots, base);
+            let spikes = &incoming[proj.pre_group];
+            events += match &mut proj.short_term {
+                Some(stp) => propagate_short_term(&proj.row_start, &proj.post, &proj.weights, &proj.delays, stp, spikes, ring, n, slots, step),
+                None => propagate(proj, spikes, ring, n, slots, base),
+            };
         }
-        for proj in shard.projections.iter_mut().filter(|p| p.plastic.is_some()) {
-            let post_spikes = &local[proj.post_population];
-            stdp::step_projection(proj, &incoming[proj.pre_group], post_spikes);
+        for proj in &mut shard.projections {
+            let (sent, post_spikes) = (&incoming[proj.pre_group], &local[proj.post_population]);
+            match proj.plastic.as_ref().map(|p| &p.rule) {
+                Some(PlasticRule::Pair { .. }) => stdp::step_projection(proj, sent, post_spikes),
+                Some(PlasticRule::Triplet(_)) => triplet::step_projection(proj, sent, post_spikes),
+                None => {}
+            }
         }
         for (g, list) in local.iter().enumerate() {
             let start = if g < n_pops { shard.populations[g].start as u32 } else { 0 };
@@ -238,6 +247,36 @@ fn propagate(proj: &ProjectionShard, spikes: &[u32], ring: &mut [f64], n: usize,
                     ring[slot * n + proj.post[s] as usize] += proj.weights.at(s);
                 }
             }
+        }
+    }
+    events
+}
+
+/// [`propagate`] for a projection with Tsodyks-Markram short-term plasticity: each synapse's
+/// weight is scaled by its efficacy `u x` for a spike arriving at step + delay, which updates
+/// the synapse's state (`stp`, in table order). `row_start`, `post`, `weights` and `delays`
+/// are the projection's table.
+#[allow(clippy::too_many_arguments)]
+fn propagate_short_term(
+    row_start: &[u64],
+    post: &[u32],
+    weights: &Weights,
+    delays: &Delays,
+    stp: &mut ShortTermSynapses,
+    spikes: &[u32],
+    ring: &mut [f64],
+    n: usize,
+    slots: usize,
+    step: u64,
+) -> u64 {
+    let mut events = 0;
+    for &pre in spikes {
+        let synapses = row_start[pre as usize] as usize..row_start[pre as usize + 1] as usize;
+        events += synapses.len() as u64;
+        for s in synapses {
+            let delay = delays.at(s) as u64;
+            let slot = ((step + delay) % slots as u64) as usize;
+            ring[slot * n + post[s] as usize] += weights.at(s) * stp.efficacy(s, step + delay);
         }
     }
     events

@@ -7,10 +7,12 @@
 use crate::connectivity;
 use crate::error::{EngramError, Result};
 use crate::neurons::{NeuronConsts, RefractoryEnd};
+use crate::plasticity::short_term::{ShortTermSynapses, TsodyksState};
 use crate::plasticity::stdp::{ScaledTraces, StdpParams};
+use crate::plasticity::triplet::TripletTraces;
 use crate::rng::{self, Purpose};
 use crate::spec::values::ValueSpec;
-use crate::spec::{NetworkSpec, SourceKind};
+use crate::spec::{NetworkSpec, Plasticity, SourceKind};
 use crate::synapses::{Channel, ChannelConsts, SynapseModel};
 
 /// A population or spike source, as the engine indexes them: populations first.
@@ -94,6 +96,17 @@ pub enum Delays {
     PerSynapse(Vec<u16>),
 }
 
+impl Delays {
+    /// The delay of `synapse`, in steps.
+    #[inline(always)]
+    pub fn at(&self, synapse: usize) -> u32 {
+        match self {
+            Delays::Same(d) => *d,
+            Delays::PerSynapse(d) => d[synapse] as u32,
+        }
+    }
+}
+
 /// Synapse weights (scaled as the channel stores them, see `ChannelConsts::weight_scale`):
 /// one for the whole projection where the model file gives a fixed weight.
 pub enum Weights {
@@ -114,13 +127,10 @@ impl Weights {
     }
 }
 
-/// The STDP state of a projection's share in one shard (see `plasticity::stdp`). The
-/// presynaptic traces are kept for every presynaptic neuron in every shard (each shard sees
-/// all spikes, so the copies agree), the postsynaptic ones for the shard's own neurons.
+/// The STDP state of a projection's share in one shard (see `plasticity::stdp` and
+/// `plasticity::triplet`): the rule's traces and the indices and spike queue both rules use.
 pub struct PlasticState {
-    pub params: StdpParams,
-    pub pre_trace: ScaledTraces,
-    pub post_trace: ScaledTraces,
+    pub rule: PlasticRule,
     /// Incoming synapses by postsynaptic neuron: `incoming[incoming_start[j]..incoming_start[j + 1]]`
     /// are (synapse index, presynaptic neuron) pairs of local neuron j.
     pub incoming_start: Vec<u32>,
@@ -129,6 +139,16 @@ pub struct PlasticState {
     /// and changes it, `delay - 1` steps after it is sent (one step of delay is the minimum,
     /// Brian2's zero delay).
     pub in_flight: std::collections::VecDeque<Vec<u32>>,
+}
+
+/// The traces of a weight-changing rule. Presynaptic traces are kept for every presynaptic
+/// neuron in every shard (each shard sees all spikes, so the copies agree), postsynaptic ones
+/// for the shard's own neurons.
+pub enum PlasticRule {
+    /// Pair STDP (`plasticity::stdp`).
+    Pair { params: StdpParams, pre_trace: ScaledTraces, post_trace: ScaledTraces },
+    /// Triplet STDP (`plasticity::triplet`).
+    Triplet(TripletTraces),
 }
 
 /// The synapses of one projection whose targets lie in one shard.
@@ -142,6 +162,8 @@ pub struct ProjectionShard {
     pub weights: Weights,
     pub delays: Delays,
     pub plastic: Option<PlasticState>,
+    /// Tsodyks-Markram state per synapse, for projections with short-term plasticity.
+    pub short_term: Option<ShortTermSynapses>,
 }
 
 impl ProjectionShard {
@@ -180,7 +202,7 @@ fn weight_at(synapse: usize, per_synapse: &[f32], same: Option<f64>) -> f64 {
 
 /// The STDP state of a shard's part of a projection with `n_pre` presynaptic and `n_post`
 /// local postsynaptic neurons, from its CSR table.
-fn plastic_state(params: &StdpParams, dt: f64, n_pre: usize, n_post: usize, row_start: &[u64], post: &[u32], delay: u32) -> PlasticState {
+fn plastic_state(rule: PlasticRule, n_pre: usize, n_post: usize, row_start: &[u64], post: &[u32], delay: u32) -> PlasticState {
     let mut count = vec![0u32; n_post + 1];
     post.iter().for_each(|&j| count[j as usize + 1] += 1);
     let incoming_start: Vec<u32> = count.iter().scan(0, |acc, &c| {
@@ -198,9 +220,7 @@ fn plastic_state(params: &StdpParams, dt: f64, n_pre: usize, n_post: usize, row_
     }
     let in_flight = (1..delay).map(|_| Vec::new()).collect();
     PlasticState {
-        params: params.clone(),
-        pre_trace: ScaledTraces::new(n_pre, crate::plasticity::decay(dt, params.tau_plus)),
-        post_trace: ScaledTraces::new(n_post, crate::plasticity::decay(dt, params.tau_minus)),
+        rule,
         incoming_start,
         incoming,
         in_flight,
@@ -431,11 +451,27 @@ impl Network {
                     Some(d) => Delays::Same(d),
                     None => Delays::PerSynapse(delay),
                 };
-                let (weights, plastic) = match (&proj.plasticity, same_weight) {
-                    (Some(params), _) => {
+                let n_local = end - start;
+                let rule = match &proj.plasticity {
+                    Some(Plasticity::Stdp(params)) => Some(PlasticRule::Pair {
+                        params: params.clone(),
+                        pre_trace: ScaledTraces::new(n_pre, crate::plasticity::decay(dt, params.tau_plus)),
+                        post_trace: ScaledTraces::new(n_local, crate::plasticity::decay(dt, params.tau_minus)),
+                    }),
+                    Some(Plasticity::Triplet(params)) => {
+                        Some(PlasticRule::Triplet(TripletTraces::new(params.lower()?, dt, n_pre, n_local)))
+                    }
+                    Some(Plasticity::TsodyksMarkram(_)) | None => None,
+                };
+                let short_term = match &proj.plasticity {
+                    Some(Plasticity::TsodyksMarkram(params)) => Some(ShortTermSynapses::new(params.lower()?, post.len(), dt)),
+                    _ => None,
+                };
+                let (weights, plastic) = match (rule, same_weight) {
+                    (Some(rule), _) => {
                         let w: Vec<f64> = (0..post.len()).map(|s| weight_at(s, &weight, same_weight)).collect();
                         let delay = connectivity::delay_steps(proj.delay.range().0, dt);
-                        let state = plastic_state(params, dt, n_pre, end - start, &row_start, &post, delay);
+                        let state = plastic_state(rule, n_pre, n_local, &row_start, &post, delay);
                         (Weights::Plastic(w), Some(state))
                     }
                     (None, Some(w)) => (Weights::Same(w), None),
@@ -447,7 +483,9 @@ impl Network {
                     Weights::Plastic(w) => w.len() * 8,
                 };
                 let index_bytes = plastic.as_ref().map_or(0, |p| p.incoming.len() * 8 + p.incoming_start.len() * 4);
-                synapse_bytes += (row_start.len() * 8 + post.len() * 4 + delay_bytes + weight_bytes + index_bytes) as u64;
+                let short_term_bytes = short_term.as_ref().map_or(0, |s| s.len() * size_of::<TsodyksState>());
+                synapse_bytes +=
+                    (row_start.len() * 8 + post.len() * 4 + delay_bytes + weight_bytes + index_bytes + short_term_bytes) as u64;
                 shard.projections.push(ProjectionShard {
                     pre_group,
                     post_population,
@@ -457,6 +495,7 @@ impl Network {
                     weights,
                     delays,
                     plastic,
+                    short_term,
                 });
             }
         }

@@ -7,8 +7,10 @@
 //!
 //! Verified against the specification (`shared/specs/model-specs.md` §3.4, §3.7, §9.7-9.9).
 //! In the run loop, a projection takes pair STDP with `plasticity = { rule = "stdp", ... }`
-//! (`stdp::step_projection`, the schedule's `plasticity` phase); the other rules are
-//! components the run loop does not call yet.
+//! or triplet STDP with `rule = "triplet"` (`stdp::step_projection`,
+//! `triplet::step_projection`, the schedule's `plasticity` phase), and Tsodyks-Markram
+//! short-term plasticity with `rule = "tsodyks_markram"` (`short_term::ShortTermSynapses`,
+//! the `propagate` phase); the other rules are components the run loop does not call yet.
 
 pub mod astrocyte;
 pub mod homeostasis;
@@ -17,6 +19,8 @@ pub mod short_term;
 pub mod stdp;
 pub mod three_factor;
 pub mod triplet;
+
+use std::collections::VecDeque;
 
 use crate::error::{EngramError, Result};
 
@@ -27,4 +31,17 @@ pub fn decay(dt: f64, tau: f64) -> f64 {
 
 pub(crate) fn check_positive(rule: &str, name: &str, x: f64) -> Result<()> {
     if x > 0.0 && x.is_finite() { Ok(()) } else { Err(EngramError::Model(format!("{rule}: `{name}` must be positive, got {x}"))) }
+}
+
+/// The presynaptic spikes that reach a plastic projection's synapses at this step, given the
+/// spikes `sent` now and the queue `in_flight` of the last `delay - 1` steps' spikes (oldest
+/// first; empty for a one-step delay, whose spikes reach the synapses at once). `queued`
+/// holds the spikes taken from the queue.
+pub(crate) fn arriving<'a>(in_flight: &mut VecDeque<Vec<u32>>, sent: &'a [u32], queued: &'a mut Vec<u32>) -> &'a [u32] {
+    if in_flight.is_empty() {
+        return sent;
+    }
+    in_flight.push_back(sent.to_vec());
+    *queued = in_flight.pop_front().expect("this step's spikes were just queued");
+    queued
 }

@@ -23,6 +23,8 @@ use serde::Serialize;
 
 use super::check_positive;
 use crate::error::{EngramError, Result};
+use crate::spec::reader::TableReader;
+use crate::units::Dim;
 
 /// What a model file gives for Tsodyks-Markram short-term plasticity.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -44,6 +46,26 @@ impl TsodyksParams {
     /// The facilitating set: U = 0.03, tau_rec = 130 ms, tau_fac = 530 ms.
     pub fn facilitating() -> TsodyksParams {
         TsodyksParams { u: 0.03, tau_rec: 130.0, tau_fac: 530.0 }
+    }
+
+    /// Reads the `plasticity` table of a projection: `u` (in (0, 1]), `tau_rec` (time, > 0)
+    /// and `tau_fac` (time, >= 0, default 0: no facilitation).
+    pub fn read(r: &TableReader) -> Result<TsodyksParams> {
+        let p = TsodyksParams {
+            u: r.req_quantity("u", Dim::DIMENSIONLESS)?,
+            tau_rec: r.req_quantity("tau_rec", Dim::TIME)?,
+            tau_fac: r.quantity_or("tau_fac", Dim::TIME, 0.0)?,
+        };
+        if !(p.u > 0.0 && p.u <= 1.0) {
+            return Err(r.field_error("u", format!("`u` must be in (0, 1], got {}", p.u)));
+        }
+        if p.tau_rec <= 0.0 || p.tau_rec.is_nan() {
+            return Err(r.field_error("tau_rec", format!("`tau_rec` must be positive, got {} ms", p.tau_rec)));
+        }
+        if p.tau_fac < 0.0 || p.tau_fac.is_nan() {
+            return Err(r.field_error("tau_fac", format!("`tau_fac` must not be negative (0: no facilitation), got {} ms", p.tau_fac)));
+        }
+        Ok(p)
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -125,6 +147,38 @@ pub fn on_spike(c: &TsodyksConsts, s: &mut TsodyksState, t: f64) -> f64 {
     let efficacy = u * x;
     *s = TsodyksState { u, x: x - efficacy, t_last: t };
     efficacy
+}
+
+/// The Tsodyks-Markram state of a projection's share in one shard: one [`TsodyksState`] per
+/// synapse, in the shard's table order. The schedule's `propagate` phase asks each synapse
+/// for the efficacy of a spike at its arrival step; a synapse's spikes arrive in the order
+/// they are sent (its delay is fixed), so heterogeneous delays need nothing special.
+#[derive(Debug, Clone)]
+pub struct ShortTermSynapses {
+    consts: TsodyksConsts,
+    state: Vec<TsodyksState>,
+    dt: f64,
+}
+
+impl ShortTermSynapses {
+    /// `n` fully recovered synapses, for steps of `dt` ms.
+    pub fn new(consts: TsodyksConsts, n: usize, dt: f64) -> ShortTermSynapses {
+        ShortTermSynapses { consts, state: vec![TsodyksState::default(); n], dt }
+    }
+
+    pub fn len(&self) -> usize {
+        self.state.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.state.is_empty()
+    }
+
+    /// The efficacy `u x` of a spike reaching synapse `s` at step `arrival` ([`on_spike`]).
+    #[inline]
+    pub fn efficacy(&mut self, s: usize, arrival: u64) -> f64 {
+        on_spike(&self.consts, &mut self.state[s], arrival as f64 * self.dt)
+    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::check_positive;
 use crate::error::{EngramError, Result};
-use crate::network::{ProjectionShard, Weights};
+use crate::network::{PlasticRule, ProjectionShard, Weights};
 use crate::spec::reader::TableReader;
 use crate::units::Dim;
 
@@ -175,30 +175,25 @@ impl StdpSynapse {
 pub fn step_projection(proj: &mut ProjectionShard, sent: &[u32], post_spikes: &[u32]) {
     let Some(state) = proj.plastic.as_mut() else { return };
     let Weights::Plastic(w) = &mut proj.weights else { unreachable!("plastic projections have plastic weights") };
-    let p = &state.params;
-    state.pre_trace.step();
-    state.post_trace.step();
-    let queued;
-    let arriving = if state.in_flight.is_empty() {
-        sent
-    } else {
-        state.in_flight.push_back(sent.to_vec());
-        queued = state.in_flight.pop_front().expect("this step's spikes were just queued");
-        &queued
+    let PlasticRule::Pair { params: p, pre_trace, post_trace } = &mut state.rule else {
+        unreachable!("called for pair STDP projections only")
     };
-    for &i in arriving {
+    pre_trace.step();
+    post_trace.step();
+    let mut queued = Vec::new();
+    for &i in super::arriving(&mut state.in_flight, sent, &mut queued) {
         let synapses = proj.row_start[i as usize] as usize..proj.row_start[i as usize + 1] as usize;
         for s in synapses {
-            w[s] = apply(w[s], p.a_minus * state.post_trace.get(proj.post[s] as usize), p);
+            w[s] = apply(w[s], p.a_minus * post_trace.get(proj.post[s] as usize), p);
         }
-        state.pre_trace.spike(i as usize, p.interaction);
+        pre_trace.spike(i as usize, p.interaction);
     }
     for &j in post_spikes {
         let (lo, hi) = (state.incoming_start[j as usize] as usize, state.incoming_start[j as usize + 1] as usize);
         for &(s, i) in &state.incoming[lo..hi] {
-            w[s as usize] = apply(w[s as usize], p.a_plus * state.pre_trace.get(i as usize), p);
+            w[s as usize] = apply(w[s as usize], p.a_plus * pre_trace.get(i as usize), p);
         }
-        state.post_trace.spike(j as usize, p.interaction);
+        post_trace.spike(j as usize, p.interaction);
     }
 }
 

@@ -30,7 +30,11 @@
 use serde::Serialize;
 
 use super::check_positive;
+use super::stdp::{Interaction, ScaledTraces};
 use crate::error::{EngramError, Result};
+use crate::network::{PlasticRule, ProjectionShard, Weights};
+use crate::spec::reader::TableReader;
+use crate::units::Dim;
 
 /// What a model file gives for triplet STDP.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -69,6 +73,36 @@ impl TripletParams {
             a3_minus: 2.3e-4,
             w_max: None,
         }
+    }
+
+    /// Reads the `plasticity` table of a projection whose weights have dimension `weight`:
+    /// `tau_plus`, `tau_x`, `tau_minus`, `tau_y` (times, > 0), `a2_plus`, `a3_plus`,
+    /// `a2_minus`, `a3_minus` (weight units, >= 0: the rule gives the sign) and an optional
+    /// `w_max` (> 0).
+    pub fn read(r: &TableReader, weight: Dim) -> Result<TripletParams> {
+        let p = TripletParams {
+            tau_plus: r.req_quantity("tau_plus", Dim::TIME)?,
+            tau_x: r.req_quantity("tau_x", Dim::TIME)?,
+            tau_minus: r.req_quantity("tau_minus", Dim::TIME)?,
+            tau_y: r.req_quantity("tau_y", Dim::TIME)?,
+            a2_plus: r.req_quantity("a2_plus", weight)?,
+            a3_plus: r.req_quantity("a3_plus", weight)?,
+            a2_minus: r.req_quantity("a2_minus", weight)?,
+            a3_minus: r.req_quantity("a3_minus", weight)?,
+            w_max: r.opt_quantity("w_max", weight)?,
+        };
+        let taus = [("tau_plus", p.tau_plus), ("tau_x", p.tau_x), ("tau_minus", p.tau_minus), ("tau_y", p.tau_y)];
+        if let Some((key, tau)) = taus.into_iter().find(|&(_, tau)| tau <= 0.0 || tau.is_nan()) {
+            return Err(r.field_error(key, format!("`{key}` must be positive, got {tau} ms")));
+        }
+        let amplitudes = [("a2_plus", p.a2_plus), ("a3_plus", p.a3_plus), ("a2_minus", p.a2_minus), ("a3_minus", p.a3_minus)];
+        if let Some((key, _)) = amplitudes.into_iter().find(|&(_, a)| a < 0.0 || a.is_nan()) {
+            return Err(r.field_error(key, format!("`{key}` must not be negative (the rule gives the sign: `a2_minus`, `a3_minus` depress)")));
+        }
+        if p.w_max.is_some_and(|w| w <= 0.0 || w.is_nan()) {
+            return Err(r.field_error("w_max", "`w_max` must be positive"));
+        }
+        Ok(p)
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -127,6 +161,11 @@ pub struct TripletConsts {
 }
 
 impl TripletConsts {
+    /// The per-step decay factors of r1, r2, o1, o2 for a step of `dt` ms.
+    pub fn step_decays(&self, dt: f64) -> [f64; 4] {
+        [self.inv_tau_plus, self.inv_tau_x, self.inv_tau_minus, self.inv_tau_y].map(|inv_tau| (-dt * inv_tau).exp())
+    }
+
     #[inline]
     fn bound(&self, w: f64) -> f64 {
         match self.w_max {
@@ -224,6 +263,69 @@ pub fn on_post(c: &TripletConsts, w: f64, pre: &PreTraces, post: &PostTraces, t:
     let (r1, _) = pre.at(c, t);
     let (_, o2) = post.at(c, t);
     c.bound(w + r1 * c.a3_plus.mul_add(o2, c.a2_plus))
+}
+
+/// The triplet traces of a projection's share in one shard: r1, r2 for every presynaptic
+/// neuron (each shard sees all spikes, so the copies agree), o1, o2 for the shard's own
+/// postsynaptic neurons, all stored against a common scale ([`ScaledTraces`]).
+#[derive(Debug, Clone)]
+pub struct TripletTraces {
+    pub consts: TripletConsts,
+    pub r1: ScaledTraces,
+    pub r2: ScaledTraces,
+    pub o1: ScaledTraces,
+    pub o2: ScaledTraces,
+}
+
+impl TripletTraces {
+    pub fn new(consts: TripletConsts, dt: f64, n_pre: usize, n_post: usize) -> TripletTraces {
+        let [r1, r2, o1, o2] = consts.step_decays(dt);
+        TripletTraces {
+            r1: ScaledTraces::new(n_pre, r1),
+            r2: ScaledTraces::new(n_pre, r2),
+            o1: ScaledTraces::new(n_post, o1),
+            o2: ScaledTraces::new(n_post, o2),
+            consts,
+        }
+    }
+}
+
+/// One step of triplet STDP on a projection's share of synapses in a shard (the schedule's
+/// `plasticity` phase), as [`super::stdp::step_projection`] does for pair STDP: the traces
+/// decay by one step; the presynaptic spikes that reach the synapses now depress by
+/// `o1 (A2- + A3- r2)` and then increment r1, r2; this step's postsynaptic spikes (local
+/// indices) potentiate by `r1 (A2+ + A3+ o2)` and then increment o1, o2 ([`on_pre`],
+/// [`on_post`]). Every shard sees the same spikes in the same order, so the result does not
+/// depend on the thread count.
+pub fn step_projection(proj: &mut ProjectionShard, sent: &[u32], post_spikes: &[u32]) {
+    let Some(state) = proj.plastic.as_mut() else { return };
+    let Weights::Plastic(w) = &mut proj.weights else { unreachable!("plastic projections have plastic weights") };
+    let PlasticRule::Triplet(traces) = &mut state.rule else { unreachable!("called for triplet projections only") };
+    let TripletTraces { consts: c, r1, r2, o1, o2 } = traces;
+    for t in [&mut *r1, &mut *r2, &mut *o1, &mut *o2] {
+        t.step();
+    }
+    let mut queued = Vec::new();
+    for &i in super::arriving(&mut state.in_flight, sent, &mut queued) {
+        let i = i as usize;
+        let depression = c.a3_minus.mul_add(r2.get(i), c.a2_minus);
+        let synapses = proj.row_start[i] as usize..proj.row_start[i + 1] as usize;
+        for (w, &j) in w[synapses.clone()].iter_mut().zip(&proj.post[synapses]) {
+            *w = c.bound(*w - o1.get(j as usize) * depression);
+        }
+        r1.spike(i, Interaction::AllToAll);
+        r2.spike(i, Interaction::AllToAll);
+    }
+    for &j in post_spikes {
+        let j = j as usize;
+        let potentiation = c.a3_plus.mul_add(o2.get(j), c.a2_plus);
+        let (lo, hi) = (state.incoming_start[j] as usize, state.incoming_start[j + 1] as usize);
+        for &(s, i) in &state.incoming[lo..hi] {
+            w[s as usize] = c.bound(w[s as usize] + r1.get(i as usize) * potentiation);
+        }
+        o1.spike(j, Interaction::AllToAll);
+        o2.spike(j, Interaction::AllToAll);
+    }
 }
 
 #[cfg(test)]

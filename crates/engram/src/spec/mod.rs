@@ -13,7 +13,9 @@ use serde::Serialize;
 
 use crate::error::{EngramError, Result};
 use crate::neurons::{self, NeuronParams};
+use crate::plasticity::short_term::TsodyksParams;
 use crate::plasticity::stdp::StdpParams;
+use crate::plasticity::triplet::TripletParams;
 use crate::synapses::{self, SynapseModel};
 use crate::units::Dim;
 use reader::{Source, SpannedName, TableReader};
@@ -86,8 +88,21 @@ pub struct ProjectionSpec {
     pub synapse: SynapseModel,
     /// Name of the synapse channel on the postsynaptic side (for `init` and monitors).
     pub channel: Option<String>,
-    /// Spike-timing-dependent plasticity of the weights, if any.
-    pub plasticity: Option<StdpParams>,
+    /// The plasticity rule of the projection's synapses, if any.
+    pub plasticity: Option<Plasticity>,
+}
+
+/// A projection's plasticity rule, as `plasticity = { rule = "...", ... }` selects it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "rule", rename_all = "snake_case")]
+pub enum Plasticity {
+    /// Pair STDP (`plasticity::stdp`): changes the stored weights.
+    Stdp(StdpParams),
+    /// Triplet STDP (`plasticity::triplet`): changes the stored weights.
+    Triplet(TripletParams),
+    /// Tsodyks-Markram short-term plasticity (`plasticity::short_term`): scales each
+    /// transmitted spike by the synapse's efficacy, leaving the stored weight as it is.
+    TsodyksMarkram(TsodyksParams),
 }
 
 /// An injected current: `amplitude` from `start` to `stop` (ms) into `neurons` of `target`
@@ -150,9 +165,13 @@ pub fn parse(path: &Path, text: &str) -> Result<NetworkSpec> {
 const POPULATION_KEYS: &[&str] = &["name", "size", "model", "params", "init"];
 const SOURCE_KEYS: &[&str] = &["name", "kind", "size", "rate", "ids", "times"];
 const PROJECTION_KEYS: &[&str] = &["name", "pre", "post", "connect", "synapse", "weight", "delay", "plasticity"];
-const PLASTICITY_KEYS: &[&str] = &["rule", "tau_plus", "tau_minus", "a_plus", "a_minus", "w_max", "bounds", "interaction"];
-/// Names accepted in `plasticity = { rule = "..." }`.
-pub const PLASTICITY_RULES: &[&str] = &["stdp"];
+const STDP_KEYS: &[&str] = &["rule", "tau_plus", "tau_minus", "a_plus", "a_minus", "w_max", "bounds", "interaction"];
+const TRIPLET_KEYS: &[&str] =
+    &["rule", "tau_plus", "tau_x", "tau_minus", "tau_y", "a2_plus", "a3_plus", "a2_minus", "a3_minus", "w_max"];
+const TSODYKS_MARKRAM_KEYS: &[&str] = &["rule", "u", "tau_rec", "tau_fac"];
+/// Names accepted in `plasticity = { rule = "..." }`, with the fields each takes.
+pub const PLASTICITY_RULES: &[(&str, &[&str])] =
+    &[("stdp", STDP_KEYS), ("triplet", TRIPLET_KEYS), ("tsodyks_markram", TSODYKS_MARKRAM_KEYS)];
 const CONNECT_KEYS: &[&str] = &["rule", "p", "k", "autapses", "pre", "post"];
 const SYNAPSE_KEYS: &[&str] = &["model", "name", "tau", "e_rev"];
 const CURRENT_KEYS: &[&str] = &["target", "neurons", "amplitude", "start", "stop"];
@@ -523,31 +542,59 @@ fn read_projection(
     Ok((spec, name_span))
 }
 
-/// The projection's `plasticity` table, if any. STDP needs a weight it can change on
-/// delta, exponential and conductance synapses (alpha kernels store scaled weights), one
-/// delay for the whole projection, and initial weights within [0, w_max].
-fn read_plasticity(t: &TableReader, synapse: &SynapseModel, weight: &ValueSpec, delay: &ValueSpec) -> Result<Option<StdpParams>> {
+/// The projection's `plasticity` table, if any. STDP rules (pair, triplet) need a weight they
+/// can change on delta, exponential and conductance synapses (alpha kernels store scaled
+/// weights), one delay for the whole projection, and initial weights within [0, w_max]
+/// (triplet STDP without `w_max` is unbounded, so not allowed on conductances).
+/// Tsodyks-Markram scales transmitted spikes and takes any synapse and delays.
+fn read_plasticity(t: &TableReader, synapse: &SynapseModel, weight: &ValueSpec, delay: &ValueSpec) -> Result<Option<Plasticity>> {
     let Some(p) = t.opt_table("plasticity")? else { return Ok(None) };
-    p.audit(PLASTICITY_KEYS)?;
+    let mut all_keys: Vec<&str> = PLASTICITY_RULES.iter().flat_map(|(_, keys)| keys.iter().copied()).collect();
+    all_keys.sort_unstable();
+    all_keys.dedup();
+    p.audit(&all_keys)?;
     let (rule, rule_span) = p.req_str("rule")?;
-    if !PLASTICITY_RULES.contains(&rule) {
-        let message = format!("unknown plasticity rule `{rule}` (expected one of: {})", PLASTICITY_RULES.join(", "));
+    let Some(&(_, keys)) = PLASTICITY_RULES.iter().find(|(name, _)| *name == rule) else {
+        let names: Vec<&str> = PLASTICITY_RULES.iter().map(|(name, _)| *name).collect();
+        let message = format!("unknown plasticity rule `{rule}` (expected one of: {})", names.join(", "));
         return Err(p.error_at("rule", rule_span, message));
+    };
+    p.audit(keys)?;
+    if rule == "tsodyks_markram" {
+        let params = TsodyksParams::read(&p)?;
+        p.finish()?;
+        return Ok(Some(Plasticity::TsodyksMarkram(params)));
     }
     if matches!(synapse, SynapseModel::AlphaCurrent { .. } | SynapseModel::AlphaCond { .. }) {
-        return Err(p.error_at("rule", rule_span, "stdp works on delta, exp_current and exp_cond synapses, not on alpha synapses"));
+        return Err(p.error_at("rule", rule_span, format!("{rule} works on delta, exp_current and exp_cond synapses, not on alpha synapses")));
     }
     if !matches!(delay, ValueSpec::Fixed(_)) {
-        return Err(p.table_error("stdp needs one delay for the whole projection (heterogeneous delays are not supported with plasticity yet)"));
+        return Err(p.table_error(format!(
+            "{rule} needs one delay for the whole projection (heterogeneous delays are not supported with STDP yet)"
+        )));
     }
-    let params = StdpParams::read(&p, synapse.weight_dim())?;
+    let (plasticity, w_max) = if rule == "triplet" {
+        let params = TripletParams::read(&p, synapse.weight_dim())?;
+        let w_max = params.w_max;
+        (Plasticity::Triplet(params), w_max)
+    } else {
+        let params = StdpParams::read(&p, synapse.weight_dim())?;
+        let w_max = params.w_max;
+        (Plasticity::Stdp(params), Some(w_max))
+    };
+    if w_max.is_none() && synapse.is_conductance() {
+        let message = "triplet STDP on a conductance synapse needs `w_max` (without it weights are unbounded and could turn negative)";
+        return Err(p.field_error("w_max", message));
+    }
     p.finish()?;
     let (low, high) = weight.range();
-    if low < 0.0 || high > params.w_max {
+    if let Some(w_max) = w_max
+        && (low < 0.0 || high > w_max)
+    {
         let span = t.get("weight").map(|v| v.span()).unwrap_or(0..0);
-        return Err(t.error_at("weight", span, format!("plastic weights must start within [0, w_max = {}]", params.w_max)));
+        return Err(t.error_at("weight", span, format!("plastic weights must start within [0, w_max = {w_max}]")));
     }
-    Ok(Some(params))
+    Ok(Some(plasticity))
 }
 
 /// Adds projection `proj` to the channels of its postsynaptic population, as `Network::build`
