@@ -7,7 +7,7 @@
 use crate::connectivity;
 use crate::error::{EngramError, Result};
 use crate::neurons::{NeuronConsts, RefractoryEnd};
-use crate::plasticity::short_term::{ShortTermSynapses, TsodyksState};
+use crate::plasticity::short_term::ShortTermSynapses;
 use crate::plasticity::stdp::{ScaledTraces, StdpParams};
 use crate::plasticity::triplet::TripletTraces;
 use crate::rng::{self, Purpose};
@@ -483,7 +483,7 @@ impl Network {
                     Weights::Plastic(w) => w.len() * 8,
                 };
                 let index_bytes = plastic.as_ref().map_or(0, |p| p.incoming.len() * 8 + p.incoming_start.len() * 4);
-                let short_term_bytes = short_term.as_ref().map_or(0, |s| s.len() * size_of::<TsodyksState>());
+                let short_term_bytes = short_term.as_ref().map_or(0, ShortTermSynapses::bytes);
                 synapse_bytes +=
                     (row_start.len() * 8 + post.len() * 4 + delay_bytes + weight_bytes + index_bytes + short_term_bytes) as u64;
                 shard.projections.push(ProjectionShard {

@@ -166,12 +166,9 @@ impl ShortTermSynapses {
         ShortTermSynapses { consts, state: vec![TsodyksState::default(); n], dt }
     }
 
-    pub fn len(&self) -> usize {
-        self.state.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.state.is_empty()
+    /// Bytes held by the per-synapse state.
+    pub fn bytes(&self) -> usize {
+        self.state.len() * size_of::<TsodyksState>()
     }
 
     /// The efficacy `u x` of a spike reaching synapse `s` at step `arrival` ([`on_spike`]).
