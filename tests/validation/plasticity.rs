@@ -1,12 +1,12 @@
 //! Plasticity in the run loop: single spike pairs give the pair-STDP weight changes of the
 //! specification (`shared/specs/model-specs.md` §9.7: A+ = 0.01, A- = -0.0105, tau 20 ms;
 //! +10 ms gives 0.01 e^-0.5, -10 ms gives -0.0105 e^-0.5), a synaptic delay shifts the pre
-//! spike's arrival, 60 pairs at 20 Hz give the triplet-STDP changes of §9.8, a 20 Hz train
+//! spike's arrival (per synapse where delays are drawn), 60 pairs at 20 Hz give the triplet-STDP changes of §9.8, a 20 Hz train
 //! through Tsodyks-Markram synapses gives the efficacies of §9.9, and Poisson-driven
 //! networks with plastic synapses learn the same weights and spikes at any thread count.
 
 use engram::engine::{self, RunResult};
-use engram::network::Network;
+use engram::network::{Delays, Network};
 use engram_validation::*;
 
 /// A presynaptic source spiking at `t_pre`, a postsynaptic LIF neuron forced to spike at
@@ -100,6 +100,45 @@ fn the_delay_shifts_the_pre_spike_arrival() {
     assert!((w[0] - expected).abs() < 1e-9, "dw = {} vs {expected}", w[0]);
 }
 
+/// Twenty presynaptic sources all spiking at 100 ms onto one LIF neuron forced to spike at
+/// 105 ms, through pair-STDP synapses of 1 pA whose delays are drawn from 0.1-10 ms: each
+/// synapse sees its own pre spike arrive `d - 1` steps after 100 ms, before the post spike
+/// (potentiation by a_plus e^(-Δt/τ+)) or after it (depression by a_minus e^(-Δt/τ-)).
+#[test]
+fn per_synapse_delays_shift_each_synapse_s_pre_spike_arrival() {
+    let n = 20;
+    let ids: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+    let times = vec![r#""100 ms""#; n].join(", ");
+    let text = pair_model(100.0, 105.0, 1.0, 0.1)
+        .replace("ids = [0]\ntimes = [\"100 ms\"]", &format!("ids = [{}]\ntimes = [{times}]", ids.join(", ")))
+        .replace(r#"delay = "0.1 ms"
+plasticity"#, r#"delay = { uniform = ["0.1 ms", "10 ms"] }
+plasticity"#);
+    let mut spec = parse(&text);
+    spec.run.threads = 1;
+    let mut net = Network::build(spec).expect("builds");
+    let result = engine::run(&mut net, None);
+    assert_eq!(group_times(&result, 0, 0.1), vec![105.0], "the kick makes the neuron spike at 105 ms");
+    let proj = &net.shards[0].projections[0];
+    let Delays::PerSynapse(delays) = &proj.delays else { panic!("the delays are drawn per synapse") };
+    let w = net.plastic_weights(0).expect("a plastic projection");
+    assert_eq!(w.len(), n);
+    let (mut potentiated, mut depressed) = (0, 0);
+    for (i, &(pre, _, w)) in w.iter().enumerate() {
+        assert_eq!(pre as usize, i);
+        let d = delays[proj.row(pre).start] as f64;
+        let gap = 105.0 - (100.0 + (d - 1.0) * 0.1);
+        let dw = if gap >= 0.0 { 0.01 * (-gap / 20.0).exp() } else { -0.0105 * (gap / 20.0).exp() };
+        if gap >= 0.0 { potentiated += 1 } else { depressed += 1 }
+        assert!((w * 1e3 - (1.0 + dw)).abs() < 1e-9, "synapse {i}, delay {d} steps: w = {} pA, expected {}", w * 1e3, 1.0 + dw);
+    }
+    let mut distinct: Vec<u16> = delays.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    eprintln!("per-synapse delays: {} distinct of {n}, {potentiated} potentiated, {depressed} depressed", distinct.len());
+    assert!(distinct.len() > 10 && potentiated > 3 && depressed > 3, "{delays:?}");
+}
+
 const PLASTIC_NET: &str = r#"
 [run]
 dt = "0.1 ms"
@@ -155,6 +194,28 @@ fn plastic_weights_and_spikes_do_not_depend_on_the_thread_count() {
         let (_, recurrent) = run_weights(PLASTIC_NET, threads, 1);
         assert!(r.spikes[0].steps == one.spikes[0].steps && r.spikes[0].ids == one.spikes[0].ids, "spikes differ with {threads} threads");
         assert_same_weights(&w, &w_one, &format!("input weights, {threads} threads"));
+        assert_same_weights(&recurrent, &recurrent_one, &format!("recurrent weights, {threads} threads"));
+    }
+}
+
+#[test]
+fn plastic_weights_with_per_synapse_delays_do_not_depend_on_the_thread_count() {
+    let text = PLASTIC_NET
+        .replace(r#"delay = "0.5 ms""#, r#"delay = { uniform = ["0.1 ms", "3 ms"] }"#)
+        .replace(r#"delay = "0.1 ms""#, r#"delay = { uniform = ["0.1 ms", "2 ms"] }"#);
+    let (one, input_one) = run_weights(&text, 1, 0);
+    let (_, recurrent_one) = run_weights(&text, 1, 1);
+    let spikes = one.spikes[0].steps.len();
+    eprintln!("per-synapse delays: {spikes} spikes in 300 ms, {} input synapses, {} recurrent", input_one.len(), recurrent_one.len());
+    assert!(spikes > 500, "the network must be active: {spikes}");
+    let changed = input_one.iter().filter(|&&w| !(1000.0..=4000.0).contains(&w) || w.fract() != 0.0).count();
+    assert!(changed > input_one.len() / 2, "most input weights change ({changed} of {})", input_one.len());
+    assert!(recurrent_one.iter().any(|&w| w != 500.0), "recurrent weights change");
+    for threads in [2, 3] {
+        let (r, input) = run_weights(&text, threads, 0);
+        let (_, recurrent) = run_weights(&text, threads, 1);
+        assert!(r.spikes[0].steps == one.spikes[0].steps && r.spikes[0].ids == one.spikes[0].ids, "spikes differ with {threads} threads");
+        assert_same_weights(&input, &input_one, &format!("input weights, {threads} threads"));
         assert_same_weights(&recurrent, &recurrent_one, &format!("recurrent weights, {threads} threads"));
     }
 }

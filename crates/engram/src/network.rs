@@ -4,9 +4,12 @@
 //! holds the synapses whose postsynaptic neuron it owns, so shards never write to each
 //! other's memory and sums arrive in the same order whatever the shard count.
 
+use std::collections::VecDeque;
+
 use crate::connectivity;
 use crate::error::{EngramError, Result};
 use crate::neurons::{NeuronConsts, RefractoryEnd};
+use crate::plasticity::SynapseArrivals;
 use crate::plasticity::short_term::ShortTermSynapses;
 use crate::plasticity::stdp::{ScaledTraces, StdpParams};
 use crate::plasticity::triplet::TripletTraces;
@@ -135,15 +138,24 @@ pub struct PlasticState {
     /// are (synapse index, presynaptic neuron) pairs of local neuron j.
     pub incoming_start: Vec<u32>,
     pub incoming: Vec<(u32, u32)>,
-    /// Spikes sent in the last `delay - 1` steps, oldest first: a spike reaches the synapse,
-    /// and changes it, `delay - 1` steps after it is sent (one step of delay is the minimum,
-    /// Brian2's zero delay).
-    pub in_flight: std::collections::VecDeque<Vec<u32>>,
+    pub arrivals: Arrivals,
+}
+
+/// When presynaptic spikes reach a plastic projection's synapses: a spike reaches a synapse,
+/// and changes it, `delay - 1` steps after it is sent (one step of delay is the minimum,
+/// Brian2's zero delay).
+pub enum Arrivals {
+    /// One delay for the whole projection: the spikes sent in the last `delay - 1` steps,
+    /// oldest first (see `plasticity::arriving`).
+    Neurons(VecDeque<Vec<u32>>),
+    /// Delays that differ between synapses (pair STDP only).
+    Synapses(SynapseArrivals),
 }
 
 /// The traces of a weight-changing rule. Presynaptic traces are kept for every presynaptic
-/// neuron in every shard (each shard sees all spikes, so the copies agree), postsynaptic ones
-/// for the shard's own neurons.
+/// neuron in every shard (each shard sees all spikes, so the copies agree), or, for pair STDP
+/// on a projection with [`Arrivals::Synapses`], for every synapse of the shard; postsynaptic
+/// ones for the shard's own neurons.
 pub enum PlasticRule {
     /// Pair STDP (`plasticity::stdp`).
     Pair { params: StdpParams, pre_trace: ScaledTraces, post_trace: ScaledTraces },
@@ -202,7 +214,7 @@ fn weight_at(synapse: usize, per_synapse: &[f32], same: Option<f64>) -> f64 {
 
 /// The STDP state of a shard's part of a projection with `n_pre` presynaptic and `n_post`
 /// local postsynaptic neurons, from its CSR table.
-fn plastic_state(rule: PlasticRule, n_pre: usize, n_post: usize, row_start: &[u64], post: &[u32], delay: u32) -> PlasticState {
+fn plastic_state(rule: PlasticRule, n_pre: usize, n_post: usize, row_start: &[u64], post: &[u32], arrivals: Arrivals) -> PlasticState {
     let mut count = vec![0u32; n_post + 1];
     post.iter().for_each(|&j| count[j as usize + 1] += 1);
     let incoming_start: Vec<u32> = count.iter().scan(0, |acc, &c| {
@@ -218,12 +230,11 @@ fn plastic_state(rule: PlasticRule, n_pre: usize, n_post: usize, row_start: &[u6
             next[j as usize] += 1;
         }
     }
-    let in_flight = (1..delay).map(|_| Vec::new()).collect();
     PlasticState {
         rule,
         incoming_start,
         incoming,
-        in_flight,
+        arrivals,
     }
 }
 
@@ -452,12 +463,29 @@ impl Network {
                     None => Delays::PerSynapse(delay),
                 };
                 let n_local = end - start;
+                // A shard without synapses takes the one-delay path: nothing reaches it.
+                let arrivals = match &delays {
+                    Delays::PerSynapse(d) if !d.is_empty() => {
+                        Arrivals::Synapses(SynapseArrivals::new(d.iter().copied().max().unwrap_or(1) as u32))
+                    }
+                    Delays::Same(d) => Arrivals::Neurons((1..*d).map(|_| Vec::new()).collect()),
+                    Delays::PerSynapse(_) => Arrivals::Neurons(VecDeque::new()),
+                };
                 let rule = match &proj.plasticity {
                     Some(Plasticity::Stdp(params)) => Some(PlasticRule::Pair {
                         params: params.clone(),
-                        pre_trace: ScaledTraces::new(n_pre, crate::plasticity::decay(dt, params.tau_plus)),
+                        pre_trace: ScaledTraces::new(
+                            if matches!(arrivals, Arrivals::Synapses(_)) { post.len() } else { n_pre },
+                            crate::plasticity::decay(dt, params.tau_plus),
+                        ),
                         post_trace: ScaledTraces::new(n_local, crate::plasticity::decay(dt, params.tau_minus)),
                     }),
+                    Some(Plasticity::Triplet(_)) if matches!(arrivals, Arrivals::Synapses(_)) => {
+                        return Err(EngramError::Model(format!(
+                            "projection `{}`: triplet STDP needs one delay for the whole projection",
+                            proj.name
+                        )));
+                    }
                     Some(Plasticity::Triplet(params)) => {
                         Some(PlasticRule::Triplet(TripletTraces::new(params.lower()?, dt, n_pre, n_local)))
                     }
@@ -470,8 +498,7 @@ impl Network {
                 let (weights, plastic) = match (rule, same_weight) {
                     (Some(rule), _) => {
                         let w: Vec<f64> = (0..post.len()).map(|s| weight_at(s, &weight, same_weight)).collect();
-                        let delay = connectivity::delay_steps(proj.delay.range().0, dt);
-                        let state = plastic_state(rule, n_pre, n_local, &row_start, &post, delay);
+                        let state = plastic_state(rule, n_pre, n_local, &row_start, &post, arrivals);
                         (Weights::Plastic(w), Some(state))
                     }
                     (None, Some(w)) => (Weights::Same(w), None),

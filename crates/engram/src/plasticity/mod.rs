@@ -45,3 +45,39 @@ pub(crate) fn arriving<'a>(in_flight: &mut VecDeque<Vec<u32>>, sent: &'a [u32], 
     *queued = in_flight.pop_front().expect("this step's spikes were just queued");
     queued
 }
+
+/// The presynaptic spikes on their way to the synapses of a plastic projection whose delays
+/// differ from synapse to synapse: `slots[(now + k) % slots.len()]` lists the synapses that
+/// spikes reach `k` steps from now. A spike sent over a synapse of delay `d` steps reaches it
+/// `d - 1` steps after it is sent (one step of delay is the minimum, Brian2's zero delay), so
+/// the ring needs as many slots as the longest delay.
+#[derive(Debug, Clone)]
+pub struct SynapseArrivals {
+    slots: Vec<Vec<u32>>,
+    now: usize,
+}
+
+impl SynapseArrivals {
+    /// An empty ring for delays of at most `max_delay` steps.
+    pub fn new(max_delay: u32) -> SynapseArrivals {
+        SynapseArrivals { slots: (0..max_delay.max(1)).map(|_| Vec::new()).collect(), now: 0 }
+    }
+
+    /// Schedules the spikes `sent` at this step over their synapses (the CSR table `row_start`
+    /// with per-synapse `delays` in steps), spikes in the order given and synapses in table
+    /// order, then calls `arrive` for every synapse a spike reaches at this step, in the order
+    /// they were scheduled, and moves on to the next step.
+    pub fn step(&mut self, sent: &[u32], row_start: &[u64], delays: &[u16], mut arrive: impl FnMut(usize)) {
+        let n = self.slots.len();
+        for &i in sent {
+            let (lo, hi) = (row_start[i as usize] as usize, row_start[i as usize + 1] as usize);
+            for (s, &d) in (lo..hi).zip(&delays[lo..hi]) {
+                self.slots[(self.now + d as usize - 1) % n].push(s as u32);
+            }
+        }
+        let now = &mut self.slots[self.now];
+        now.iter().for_each(|&s| arrive(s as usize));
+        now.clear();
+        self.now = (self.now + 1) % n;
+    }
+}

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::check_positive;
 use crate::error::{EngramError, Result};
-use crate::network::{PlasticRule, ProjectionShard, Weights};
+use crate::network::{Arrivals, Delays, PlasticRule, ProjectionShard, Weights};
 use crate::spec::reader::TableReader;
 use crate::units::Dim;
 
@@ -167,11 +167,13 @@ impl StdpSynapse {
 
 /// One step of STDP on a projection's share of synapses in a shard (the `plasticity` phase
 /// of the run loop): the traces decay by one step, the presynaptic spikes that reach the
-/// synapses now (`sent` at this step is queued for `delay - 1` steps) depress by the post
-/// trace and then increment the pre trace, and this step's postsynaptic spikes (`post_spikes`,
-/// local indices) potentiate by the pre trace and then increment the post trace, in the
-/// order of [`StdpSynapse`]. Every shard sees the same spikes in the same order, so the
-/// result does not depend on the thread count.
+/// synapses now depress by the post trace and then increment the pre trace, and this step's
+/// postsynaptic spikes (`post_spikes`, local indices) potentiate by the pre trace and then
+/// increment the post trace, in the order of [`StdpSynapse`]. With one delay for the whole
+/// projection, spikes `sent` at this step are queued for `delay - 1` steps and the pre traces
+/// are per presynaptic neuron; with per-synapse delays ([`Arrivals::Synapses`]) each spike is
+/// scheduled on each of its synapses and the pre traces are per synapse. Every shard sees the
+/// same spikes in the same order, so the result does not depend on the thread count.
 pub fn step_projection(proj: &mut ProjectionShard, sent: &[u32], post_spikes: &[u32]) {
     let Some(state) = proj.plastic.as_mut() else { return };
     let Weights::Plastic(w) = &mut proj.weights else { unreachable!("plastic projections have plastic weights") };
@@ -180,20 +182,38 @@ pub fn step_projection(proj: &mut ProjectionShard, sent: &[u32], post_spikes: &[
     };
     pre_trace.step();
     post_trace.step();
-    let mut queued = Vec::new();
-    for &i in super::arriving(&mut state.in_flight, sent, &mut queued) {
-        let synapses = proj.row_start[i as usize] as usize..proj.row_start[i as usize + 1] as usize;
-        for s in synapses {
-            w[s] = apply(w[s], p.a_minus * post_trace.get(proj.post[s] as usize), p);
+    match (&mut state.arrivals, &proj.delays) {
+        (Arrivals::Synapses(arrivals), Delays::PerSynapse(delays)) => {
+            arrivals.step(sent, &proj.row_start, delays, |s| {
+                w[s] = apply(w[s], p.a_minus * post_trace.get(proj.post[s] as usize), p);
+                pre_trace.spike(s, p.interaction);
+            });
+            for &j in post_spikes {
+                let (lo, hi) = (state.incoming_start[j as usize] as usize, state.incoming_start[j as usize + 1] as usize);
+                for &(s, _) in &state.incoming[lo..hi] {
+                    w[s as usize] = apply(w[s as usize], p.a_plus * pre_trace.get(s as usize), p);
+                }
+                post_trace.spike(j as usize, p.interaction);
+            }
         }
-        pre_trace.spike(i as usize, p.interaction);
-    }
-    for &j in post_spikes {
-        let (lo, hi) = (state.incoming_start[j as usize] as usize, state.incoming_start[j as usize + 1] as usize);
-        for &(s, i) in &state.incoming[lo..hi] {
-            w[s as usize] = apply(w[s as usize], p.a_plus * pre_trace.get(i as usize), p);
+        (Arrivals::Synapses(_), Delays::Same(_)) => unreachable!("per-synapse arrivals come with per-synapse delays"),
+        (Arrivals::Neurons(in_flight), _) => {
+            let mut queued = Vec::new();
+            for &i in super::arriving(in_flight, sent, &mut queued) {
+                let synapses = proj.row_start[i as usize] as usize..proj.row_start[i as usize + 1] as usize;
+                for s in synapses {
+                    w[s] = apply(w[s], p.a_minus * post_trace.get(proj.post[s] as usize), p);
+                }
+                pre_trace.spike(i as usize, p.interaction);
+            }
+            for &j in post_spikes {
+                let (lo, hi) = (state.incoming_start[j as usize] as usize, state.incoming_start[j as usize + 1] as usize);
+                for &(s, i) in &state.incoming[lo..hi] {
+                    w[s as usize] = apply(w[s as usize], p.a_plus * pre_trace.get(i as usize), p);
+                }
+                post_trace.spike(j as usize, p.interaction);
+            }
         }
-        post_trace.spike(j as usize, p.interaction);
     }
 }
 

@@ -32,7 +32,7 @@ use serde::Serialize;
 use super::check_positive;
 use super::stdp::{Interaction, ScaledTraces};
 use crate::error::{EngramError, Result};
-use crate::network::{PlasticRule, ProjectionShard, Weights};
+use crate::network::{Arrivals, PlasticRule, ProjectionShard, Weights};
 use crate::spec::reader::TableReader;
 use crate::units::Dim;
 
@@ -301,12 +301,15 @@ pub fn step_projection(proj: &mut ProjectionShard, sent: &[u32], post_spikes: &[
     let Some(state) = proj.plastic.as_mut() else { return };
     let Weights::Plastic(w) = &mut proj.weights else { unreachable!("plastic projections have plastic weights") };
     let PlasticRule::Triplet(traces) = &mut state.rule else { unreachable!("called for triplet projections only") };
+    let Arrivals::Neurons(in_flight) = &mut state.arrivals else {
+        unreachable!("triplet projections have one delay (`Network::build` refuses others)")
+    };
     let TripletTraces { consts: c, r1, r2, o1, o2 } = traces;
     for t in [&mut *r1, &mut *r2, &mut *o1, &mut *o2] {
         t.step();
     }
     let mut queued = Vec::new();
-    for &i in super::arriving(&mut state.in_flight, sent, &mut queued) {
+    for &i in super::arriving(in_flight, sent, &mut queued) {
         let i = i as usize;
         let depression = c.a3_minus.mul_add(r2.get(i), c.a2_minus);
         let synapses = proj.row_start[i] as usize..proj.row_start[i + 1] as usize;

@@ -544,8 +544,9 @@ fn read_projection(
 
 /// The projection's `plasticity` table, if any. STDP rules (pair, triplet) need a weight they
 /// can change on delta, exponential and conductance synapses (alpha kernels store scaled
-/// weights), one delay for the whole projection, and initial weights within [0, w_max]
-/// (triplet STDP without `w_max` is unbounded, so not allowed on conductances).
+/// weights) and initial weights within [0, w_max] (triplet STDP without `w_max` is unbounded,
+/// so not allowed on conductances); pair STDP takes per-synapse delays, triplet STDP one delay
+/// for the whole projection.
 /// Tsodyks-Markram scales transmitted spikes and takes any synapse and delays.
 fn read_plasticity(t: &TableReader, synapse: &SynapseModel, weight: &ValueSpec, delay: &ValueSpec) -> Result<Option<Plasticity>> {
     let Some(p) = t.opt_table("plasticity")? else { return Ok(None) };
@@ -568,10 +569,10 @@ fn read_plasticity(t: &TableReader, synapse: &SynapseModel, weight: &ValueSpec, 
     if matches!(synapse, SynapseModel::AlphaCurrent { .. } | SynapseModel::AlphaCond { .. }) {
         return Err(p.error_at("rule", rule_span, format!("{rule} works on delta, exp_current and exp_cond synapses, not on alpha synapses")));
     }
-    if !matches!(delay, ValueSpec::Fixed(_)) {
-        return Err(p.table_error(format!(
-            "{rule} needs one delay for the whole projection (heterogeneous delays are not supported with STDP yet)"
-        )));
+    if rule == "triplet" && !matches!(delay, ValueSpec::Fixed(_)) {
+        return Err(p.table_error(
+            "triplet needs one delay for the whole projection (heterogeneous delays are not supported with triplet STDP yet)",
+        ));
     }
     let (plasticity, w_max) = if rule == "triplet" {
         let params = TripletParams::read(&p, synapse.weight_dim())?;
