@@ -13,7 +13,7 @@ use std::time::Instant;
 use cpu_time::ProcessTime;
 
 use crate::exchange::{SpikeBoard, StepBarrier};
-use crate::network::{Delays, LocalSource, Network, PlasticRule, PopulationShard, ProjectionShard, Shard, Weights};
+use crate::network::{Delays, LocalSource, Network, PlasticRule, PopulationShard, ProjectionShard, Shard, Weights, row_range};
 use crate::neurons::{NeuronConsts, StepInput, lif};
 use crate::plasticity::short_term::ShortTermSynapses;
 use crate::plasticity::{stdp, triplet};
@@ -133,6 +133,8 @@ fn run_shard(
     // This step's spikes: of this shard's blocks (local indices), of all shards (global).
     let mut local: Vec<Vec<u32>> = vec![Vec::new(); n_groups];
     let mut incoming: Vec<Vec<u32>> = vec![Vec::new(); n_groups];
+    // Local index + offset = index in the group (sources' local lists hold group indices).
+    let offsets: Vec<u32> = (0..n_groups).map(|g| if g < n_pops { shard.populations[g].start as u32 } else { 0 }).collect();
     let mut spikes = vec![SpikeRecord::default(); n_groups];
     let mut events = 0u64;
     let report_every = (n_steps / 200).max(1);
@@ -156,8 +158,7 @@ fn run_shard(
         }
         let parity = (step & 1) as usize;
         for (g, list) in local.iter().enumerate() {
-            let start = if g < n_pops { shard.populations[g].start as u32 } else { 0 };
-            exchange.board.publish(shard.index, parity, g, list.iter().map(|&i| i + start));
+            exchange.board.publish(shard.index, parity, g, list.iter().map(|&i| i + offsets[g]));
         }
         exchange.barrier.wait();
         for (g, list) in incoming.iter_mut().enumerate() {
@@ -183,9 +184,8 @@ fn run_shard(
             }
         }
         for (g, list) in local.iter().enumerate() {
-            let start = if g < n_pops { shard.populations[g].start as u32 } else { 0 };
             spikes[g].steps.extend(std::iter::repeat_n(step as u32, list.len()));
-            spikes[g].ids.extend(list.iter().map(|&i| i + start));
+            spikes[g].ids.extend(list.iter().map(|&i| i + offsets[g]));
         }
         if let Some(report) = progress
             && (step + 1) % report_every == 0
@@ -271,7 +271,7 @@ fn propagate_short_term(
 ) -> u64 {
     let mut events = 0;
     for &pre in spikes {
-        let synapses = row_start[pre as usize] as usize..row_start[pre as usize + 1] as usize;
+        let synapses = row_range(row_start, pre);
         events += synapses.len() as u64;
         for s in synapses {
             let delay = delays.at(s) as u64;

@@ -134,11 +134,46 @@ impl Weights {
 /// `plasticity::triplet`): the rule's traces and the indices and spike queue both rules use.
 pub struct PlasticState {
     pub rule: PlasticRule,
-    /// Incoming synapses by postsynaptic neuron: `incoming[incoming_start[j]..incoming_start[j + 1]]`
-    /// are (synapse index, presynaptic neuron) pairs of local neuron j.
-    pub incoming_start: Vec<u32>,
-    pub incoming: Vec<(u32, u32)>,
+    pub incoming: Incoming,
     pub arrivals: Arrivals,
+}
+
+/// The synapses of a projection's table by postsynaptic neuron (the transpose of its CSR
+/// table): (synapse index, presynaptic neuron) pairs.
+pub struct Incoming {
+    start: Vec<u32>,
+    pairs: Vec<(u32, u32)>,
+}
+
+impl Incoming {
+    /// The index of the table `row_start`, `post` (local targets among `n_post`).
+    fn new(n_post: usize, row_start: &[u64], post: &[u32]) -> Incoming {
+        let mut start = vec![0u32; n_post + 1];
+        post.iter().for_each(|&j| start[j as usize + 1] += 1);
+        for j in 0..n_post {
+            start[j + 1] += start[j];
+        }
+        let mut next = start.clone();
+        let mut pairs = vec![(0, 0); post.len()];
+        for pre in 0..row_start.len().saturating_sub(1) as u32 {
+            let synapses = row_range(row_start, pre);
+            for (s, &j) in synapses.clone().zip(&post[synapses]) {
+                pairs[next[j as usize] as usize] = (s as u32, pre);
+                next[j as usize] += 1;
+            }
+        }
+        Incoming { start, pairs }
+    }
+
+    /// The (synapse, presynaptic neuron) pairs onto local neuron `j`.
+    #[inline(always)]
+    pub fn of(&self, j: u32) -> &[(u32, u32)] {
+        &self.pairs[self.start[j as usize] as usize..self.start[j as usize + 1] as usize]
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.pairs.len() * 8 + self.start.len() * 4
+    }
 }
 
 /// When presynaptic spikes reach a plastic projection's synapses: a spike reaches a synapse,
@@ -182,7 +217,7 @@ impl ProjectionShard {
     /// The synapses of presynaptic neuron `pre`: indices into `post`, `weight`, delays.
     #[inline(always)]
     pub fn row(&self, pre: u32) -> std::ops::Range<usize> {
-        self.row_start[pre as usize] as usize..self.row_start[pre as usize + 1] as usize
+        row_range(&self.row_start, pre)
     }
 
     /// Asks the processor to start loading the first synapses of `pre` into the cache.
@@ -208,34 +243,15 @@ impl ProjectionShard {
     }
 }
 
-fn weight_at(synapse: usize, per_synapse: &[f32], same: Option<f64>) -> f64 {
-    same.unwrap_or_else(|| per_synapse[synapse] as f64)
+/// The synapses of presynaptic neuron `pre` in a CSR table with row pointers `row_start`:
+/// indices into the table's per-synapse arrays.
+#[inline(always)]
+pub fn row_range(row_start: &[u64], pre: u32) -> std::ops::Range<usize> {
+    row_start[pre as usize] as usize..row_start[pre as usize + 1] as usize
 }
 
-/// The STDP state of a shard's part of a projection with `n_pre` presynaptic and `n_post`
-/// local postsynaptic neurons, from its CSR table.
-fn plastic_state(rule: PlasticRule, n_pre: usize, n_post: usize, row_start: &[u64], post: &[u32], arrivals: Arrivals) -> PlasticState {
-    let mut count = vec![0u32; n_post + 1];
-    post.iter().for_each(|&j| count[j as usize + 1] += 1);
-    let incoming_start: Vec<u32> = count.iter().scan(0, |acc, &c| {
-        *acc += c;
-        Some(*acc)
-    }).collect();
-    let mut next = incoming_start.clone();
-    let mut incoming = vec![(0, 0); post.len()];
-    for i in 0..n_pre {
-        let synapses = row_start[i] as usize..row_start[i + 1] as usize;
-        for (s, &j) in synapses.clone().zip(&post[synapses]) {
-            incoming[next[j as usize] as usize] = (s as u32, i as u32);
-            next[j as usize] += 1;
-        }
-    }
-    PlasticState {
-        rule,
-        incoming_start,
-        incoming,
-        arrivals,
-    }
+fn weight_at(synapse: usize, per_synapse: &[f32], same: Option<f64>) -> f64 {
+    same.unwrap_or_else(|| per_synapse[synapse] as f64)
 }
 
 impl Network {
@@ -498,7 +514,7 @@ impl Network {
                 let (weights, plastic) = match (rule, same_weight) {
                     (Some(rule), _) => {
                         let w: Vec<f64> = (0..post.len()).map(|s| weight_at(s, &weight, same_weight)).collect();
-                        let state = plastic_state(rule, n_pre, n_local, &row_start, &post, arrivals);
+                        let state = PlasticState { rule, incoming: Incoming::new(n_local, &row_start, &post), arrivals };
                         (Weights::Plastic(w), Some(state))
                     }
                     (None, Some(w)) => (Weights::Same(w), None),
@@ -509,7 +525,7 @@ impl Network {
                     Weights::PerSynapse(w) => w.len() * 4,
                     Weights::Plastic(w) => w.len() * 8,
                 };
-                let index_bytes = plastic.as_ref().map_or(0, |p| p.incoming.len() * 8 + p.incoming_start.len() * 4);
+                let index_bytes = plastic.as_ref().map_or(0, |p| p.incoming.bytes());
                 let short_term_bytes = short_term.as_ref().map_or(0, ShortTermSynapses::bytes);
                 synapse_bytes +=
                     (row_start.len() * 8 + post.len() * 4 + delay_bytes + weight_bytes + index_bytes + short_term_bytes) as u64;

@@ -23,6 +23,7 @@ pub mod triplet;
 use std::collections::VecDeque;
 
 use crate::error::{EngramError, Result};
+use crate::network::row_range;
 
 /// exp(-dt / tau): the factor by which a trace of time constant `tau` decays over `dt`.
 pub fn decay(dt: f64, tau: f64) -> f64 {
@@ -70,8 +71,8 @@ impl SynapseArrivals {
     pub fn step(&mut self, sent: &[u32], row_start: &[u64], delays: &[u16], mut arrive: impl FnMut(usize)) {
         let n = self.slots.len();
         for &i in sent {
-            let (lo, hi) = (row_start[i as usize] as usize, row_start[i as usize + 1] as usize);
-            for (s, &d) in (lo..hi).zip(&delays[lo..hi]) {
+            let synapses = row_range(row_start, i);
+            for (s, &d) in synapses.clone().zip(&delays[synapses]) {
                 self.slots[(self.now + d as usize - 1) % n].push(s as u32);
             }
         }

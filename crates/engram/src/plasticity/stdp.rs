@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::check_positive;
 use crate::error::{EngramError, Result};
-use crate::network::{Arrivals, Delays, PlasticRule, ProjectionShard, Weights};
+use crate::network::{Arrivals, Delays, PlasticRule, ProjectionShard, Weights, row_range};
 use crate::spec::reader::TableReader;
 use crate::units::Dim;
 
@@ -182,38 +182,32 @@ pub fn step_projection(proj: &mut ProjectionShard, sent: &[u32], post_spikes: &[
     };
     pre_trace.step();
     post_trace.step();
+    // Presynaptic traces are kept per synapse where delays differ, else per neuron.
+    let per_synapse = matches!(state.arrivals, Arrivals::Synapses(_));
     match (&mut state.arrivals, &proj.delays) {
         (Arrivals::Synapses(arrivals), Delays::PerSynapse(delays)) => {
             arrivals.step(sent, &proj.row_start, delays, |s| {
                 w[s] = apply(w[s], p.a_minus * post_trace.get(proj.post[s] as usize), p);
                 pre_trace.spike(s, p.interaction);
             });
-            for &j in post_spikes {
-                let (lo, hi) = (state.incoming_start[j as usize] as usize, state.incoming_start[j as usize + 1] as usize);
-                for &(s, _) in &state.incoming[lo..hi] {
-                    w[s as usize] = apply(w[s as usize], p.a_plus * pre_trace.get(s as usize), p);
-                }
-                post_trace.spike(j as usize, p.interaction);
-            }
         }
         (Arrivals::Synapses(_), Delays::Same(_)) => unreachable!("per-synapse arrivals come with per-synapse delays"),
         (Arrivals::Neurons(in_flight), _) => {
             let mut queued = Vec::new();
             for &i in super::arriving(in_flight, sent, &mut queued) {
-                let synapses = proj.row_start[i as usize] as usize..proj.row_start[i as usize + 1] as usize;
-                for s in synapses {
+                for s in row_range(&proj.row_start, i) {
                     w[s] = apply(w[s], p.a_minus * post_trace.get(proj.post[s] as usize), p);
                 }
                 pre_trace.spike(i as usize, p.interaction);
             }
-            for &j in post_spikes {
-                let (lo, hi) = (state.incoming_start[j as usize] as usize, state.incoming_start[j as usize + 1] as usize);
-                for &(s, i) in &state.incoming[lo..hi] {
-                    w[s as usize] = apply(w[s as usize], p.a_plus * pre_trace.get(i as usize), p);
-                }
-                post_trace.spike(j as usize, p.interaction);
-            }
         }
+    }
+    for &j in post_spikes {
+        for &(s, i) in state.incoming.of(j) {
+            let x = pre_trace.get(if per_synapse { s } else { i } as usize);
+            w[s as usize] = apply(w[s as usize], p.a_plus * x, p);
+        }
+        post_trace.spike(j as usize, p.interaction);
     }
 }
 

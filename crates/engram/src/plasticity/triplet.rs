@@ -32,7 +32,7 @@ use serde::Serialize;
 use super::check_positive;
 use super::stdp::{Interaction, ScaledTraces};
 use crate::error::{EngramError, Result};
-use crate::network::{Arrivals, PlasticRule, ProjectionShard, Weights};
+use crate::network::{Arrivals, PlasticRule, ProjectionShard, Weights, row_range};
 use crate::spec::reader::TableReader;
 use crate::units::Dim;
 
@@ -312,7 +312,7 @@ pub fn step_projection(proj: &mut ProjectionShard, sent: &[u32], post_spikes: &[
     for &i in super::arriving(in_flight, sent, &mut queued) {
         let i = i as usize;
         let depression = c.a3_minus.mul_add(r2.get(i), c.a2_minus);
-        let synapses = proj.row_start[i] as usize..proj.row_start[i + 1] as usize;
+        let synapses = row_range(&proj.row_start, i as u32);
         for (w, &j) in w[synapses.clone()].iter_mut().zip(&proj.post[synapses]) {
             *w = c.bound(*w - o1.get(j as usize) * depression);
         }
@@ -322,8 +322,7 @@ pub fn step_projection(proj: &mut ProjectionShard, sent: &[u32], post_spikes: &[
     for &j in post_spikes {
         let j = j as usize;
         let potentiation = c.a3_plus.mul_add(o2.get(j), c.a2_plus);
-        let (lo, hi) = (state.incoming_start[j] as usize, state.incoming_start[j + 1] as usize);
-        for &(s, i) in &state.incoming[lo..hi] {
+        for &(s, i) in state.incoming.of(j as u32) {
             w[s as usize] = c.bound(w[s as usize] + r1.get(i as usize) * potentiation);
         }
         o1.spike(j, Interaction::AllToAll);
