@@ -322,6 +322,17 @@ def check_notes(rec):
     return notes
 
 
+def table_head(head):
+    """The header and separator lines of a Markdown table."""
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+
+def parts(rec):
+    """A record's Brian2 result, whether Brian2 ran, and its engram results by thread count."""
+    b2 = rec.get("brian2") or {}
+    return b2, "error" not in b2 and "sim_loop_s" in b2, rec.get("engram") or {}
+
+
 def render(records, meta):
     L = []
     L.append("# engram vs Brian2 C++ standalone")
@@ -358,12 +369,9 @@ def render(records, meta):
     head += ["events/s Brian2"] + [f"events/s engram {t}T" for t in ths]
     head += ["rate E/I Brian2 (Hz)", f"rate E/I engram {ths[0]}T (Hz)", "engram B/synapse",
              "Brian2 peak RSS MiB", "engram peak RSS MiB"]
-    L.append("| " + " | ".join(head) + " |")
-    L.append("|" + "---|" * len(head))
+    L += table_head(head)
     for rec in records:
-        b2 = rec.get("brian2") or {}
-        b2ok = "error" not in b2 and "sim_loop_s" in b2
-        eng = rec.get("engram") or {}
+        b2, b2ok, eng = parts(rec)
         row = [label(rec)]
         row.append(fmt(b2.get("sim_loop_s"), ".3f") + (" (reused)" if b2.get("reused") else "") if b2ok
                    else ("FAILED" if "error" in b2 else "skipped"))
@@ -401,12 +409,9 @@ def render(records, meta):
             "CV Brian2 / engram", "Brian2 build s", "Brian2 binary wall s", "process CPU s Brian2 / engram 1T",
             "engram setup s",
             "engram process wall s " + " / ".join(f"{t}T" for t in ths), "load avg"]
-    L.append("| " + " | ".join(head) + " |")
-    L.append("|" + "---|" * len(head))
+    L += table_head(head)
     for rec in records:
-        b2 = rec.get("brian2") or {}
-        b2ok = "error" not in b2 and "sim_loop_s" in b2
-        eng = rec.get("engram") or {}
+        b2, b2ok, eng = parts(rec)
         es = [eng.get(str(t)) for t in ths]
         es = [e if e and "error" not in e else None for e in es]
         e1 = es[0]
