@@ -139,18 +139,23 @@ plasticity"#);
     assert!(distinct.len() > 10 && potentiated > 3 && depressed > 3, "{delays:?}");
 }
 
-const PLASTIC_NET: &str = r#"
+/// 400 LIF neurons driven by 300 Poisson inputs, with recurrent excitation: `input` is the
+/// plasticity line of the input projection (projection 0), `recurrent` the weight, delay and
+/// plasticity lines of the recurrent one (projection 1).
+fn poisson_net(seed: u64, input: &str, recurrent: &str) -> String {
+    format!(
+        r#"
 [run]
 dt = "0.1 ms"
 duration = "300 ms"
-seed = 21
+seed = {seed}
 
 [[populations]]
 name = "exc"
 size = 400
 model = "lif"
-params = { c_m = "200 pF", tau_m = "20 ms", e_l = "-60 mV", v_th = "-50 mV", v_reset = "-60 mV", t_ref = "2 ms" }
-init = { v = { uniform = ["-60 mV", "-50 mV"] } }
+params = {{ c_m = "200 pF", tau_m = "20 ms", e_l = "-60 mV", v_th = "-50 mV", v_reset = "-60 mV", t_ref = "2 ms" }}
+init = {{ v = {{ uniform = ["-60 mV", "-50 mV"] }} }}
 
 [[sources]]
 name = "noise"
@@ -161,37 +166,47 @@ rate = "15 Hz"
 [[projections]]
 pre = "noise"
 post = "exc"
-connect = { rule = "fixed_in_degree", k = 40 }
-synapse = { model = "exp_cond", tau = "5 ms", e_rev = "0 mV" }
-weight = { uniform = ["1 nS", "4 nS"] }
+connect = {{ rule = "fixed_in_degree", k = 40 }}
+synapse = {{ model = "exp_cond", tau = "5 ms", e_rev = "0 mV" }}
+weight = {{ uniform = ["1 nS", "4 nS"] }}
 delay = "0.5 ms"
-plasticity = { rule = "stdp", tau_plus = "20 ms", tau_minus = "20 ms", a_plus = "0.1 nS", a_minus = "-0.105 nS", w_max = "6 nS" }
+{input}
 
 [[projections]]
 pre = "exc"
 post = "exc"
-connect = { rule = "fixed_probability", p = 0.05 }
-synapse = { model = "exp_cond", tau = "5 ms", e_rev = "0 mV" }
-weight = "0.5 nS"
-delay = "0.1 ms"
-plasticity = { rule = "stdp", tau_plus = "16.8 ms", tau_minus = "33.7 ms", a_plus = "0.02 nS", a_minus = "-0.01 nS", w_max = "2 nS", bounds = "multiplicative", interaction = "nearest" }
+connect = {{ rule = "fixed_probability", p = 0.05 }}
+synapse = {{ model = "exp_cond", tau = "5 ms", e_rev = "0 mV" }}
+{recurrent}
 
 [monitors]
 spikes = ["exc", "noise"]
-"#;
+"#
+    )
+}
+
+/// Pair STDP on both projections: all-to-all with additive bounds on the inputs, nearest
+/// spikes with multiplicative bounds on the recurrent synapses.
+fn plastic_net() -> String {
+    let input = r#"plasticity = { rule = "stdp", tau_plus = "20 ms", tau_minus = "20 ms", a_plus = "0.1 nS", a_minus = "-0.105 nS", w_max = "6 nS" }"#;
+    let recurrent = r#"weight = "0.5 nS"
+delay = "0.1 ms"
+plasticity = { rule = "stdp", tau_plus = "16.8 ms", tau_minus = "33.7 ms", a_plus = "0.02 nS", a_minus = "-0.01 nS", w_max = "2 nS", bounds = "multiplicative", interaction = "nearest" }"#;
+    poisson_net(21, input, recurrent)
+}
 
 #[test]
 fn plastic_weights_and_spikes_do_not_depend_on_the_thread_count() {
-    let (one, w_one) = run_weights(PLASTIC_NET, 1, 0);
-    let (_, recurrent_one) = run_weights(PLASTIC_NET, 1, 1);
+    let (one, w_one) = run_weights(&plastic_net(), 1, 0);
+    let (_, recurrent_one) = run_weights(&plastic_net(), 1, 1);
     let spikes = one.spikes[0].steps.len();
     eprintln!("plastic network: {spikes} spikes in 300 ms, {} noise synapses, {} recurrent", w_one.len(), recurrent_one.len());
     assert!(spikes > 500, "the network must be active: {spikes}");
     let changed = w_one.iter().filter(|&&w| !(1000.0..=4000.0).contains(&w) || w.fract() != 0.0).count();
     assert!(changed > w_one.len() / 2, "most input weights change ({changed} of {})", w_one.len());
     for threads in [2, 3] {
-        let (r, w) = run_weights(PLASTIC_NET, threads, 0);
-        let (_, recurrent) = run_weights(PLASTIC_NET, threads, 1);
+        let (r, w) = run_weights(&plastic_net(), threads, 0);
+        let (_, recurrent) = run_weights(&plastic_net(), threads, 1);
         assert!(r.spikes[0].steps == one.spikes[0].steps && r.spikes[0].ids == one.spikes[0].ids, "spikes differ with {threads} threads");
         assert_same_weights(&w, &w_one, &format!("input weights, {threads} threads"));
         assert_same_weights(&recurrent, &recurrent_one, &format!("recurrent weights, {threads} threads"));
@@ -200,7 +215,7 @@ fn plastic_weights_and_spikes_do_not_depend_on_the_thread_count() {
 
 #[test]
 fn plastic_weights_with_per_synapse_delays_do_not_depend_on_the_thread_count() {
-    let text = PLASTIC_NET
+    let text = plastic_net()
         .replace(r#"delay = "0.5 ms""#, r#"delay = { uniform = ["0.1 ms", "3 ms"] }"#)
         .replace(r#"delay = "0.1 ms""#, r#"delay = { uniform = ["0.1 ms", "2 ms"] }"#);
     let (one, input_one) = run_weights(&text, 1, 0);
@@ -360,60 +375,24 @@ fn tsodyks_markram_synapses_transmit_the_spec_efficacies() {
     }
 }
 
-/// A Poisson-driven network with triplet STDP on its input synapses and Tsodyks-Markram
-/// depression on its recurrent ones (heterogeneous delays); `{stp}` is the recurrent
-/// projection's plasticity line.
-const TRIPLET_STP_NET: &str = r#"
-[run]
-dt = "0.1 ms"
-duration = "300 ms"
-seed = 5
-
-[[populations]]
-name = "exc"
-size = 400
-model = "lif"
-params = { c_m = "200 pF", tau_m = "20 ms", e_l = "-60 mV", v_th = "-50 mV", v_reset = "-60 mV", t_ref = "2 ms" }
-init = { v = { uniform = ["-60 mV", "-50 mV"] } }
-
-[[sources]]
-name = "noise"
-kind = "poisson"
-size = 300
-rate = "15 Hz"
-
-[[projections]]
-pre = "noise"
-post = "exc"
-connect = { rule = "fixed_in_degree", k = 40 }
-synapse = { model = "exp_cond", tau = "5 ms", e_rev = "0 mV" }
-weight = { uniform = ["1 nS", "4 nS"] }
-delay = "0.5 ms"
-plasticity = { rule = "triplet", tau_plus = "16.8 ms", tau_x = "101 ms", tau_minus = "33.7 ms", tau_y = "125 ms", a2_plus = "0.05 nS", a3_plus = "0.05 nS", a2_minus = "0.07 nS", a3_minus = "0.002 nS", w_max = "6 nS" }
-
-[[projections]]
-pre = "exc"
-post = "exc"
-connect = { rule = "fixed_probability", p = 0.05 }
-synapse = { model = "exp_cond", tau = "5 ms", e_rev = "0 mV" }
-weight = "1.5 nS"
-delay = { uniform = ["0.1 ms", "3 ms"] }
-{stp}
-
-[monitors]
-spikes = ["exc", "noise"]
-"#;
+/// Triplet STDP on the input synapses; the recurrent ones (heterogeneous delays) take the
+/// plasticity line `stp` (empty: static).
+fn triplet_stp_net(stp: &str) -> String {
+    let input = r#"plasticity = { rule = "triplet", tau_plus = "16.8 ms", tau_x = "101 ms", tau_minus = "33.7 ms", tau_y = "125 ms", a2_plus = "0.05 nS", a3_plus = "0.05 nS", a2_minus = "0.07 nS", a3_minus = "0.002 nS", w_max = "6 nS" }"#;
+    let recurrent = format!("weight = \"1.5 nS\"\ndelay = {{ uniform = [\"0.1 ms\", \"3 ms\"] }}\n{stp}");
+    poisson_net(5, input, &recurrent)
+}
 
 #[test]
 fn triplet_and_short_term_plasticity_do_not_depend_on_the_thread_count() {
     let stp = r#"plasticity = { rule = "tsodyks_markram", u = 0.5, tau_rec = "800 ms" }"#;
-    let text = TRIPLET_STP_NET.replace("{stp}", stp);
+    let text = triplet_stp_net(stp);
     let (one, w_one) = run_weights(&text, 1, 0);
     let spikes = one.spikes[0].steps.len();
     assert!(spikes > 500, "the network must be active: {spikes}");
     let changed = w_one.iter().filter(|&&w| !(1000.0..=4000.0).contains(&w) || w.fract() != 0.0).count();
     assert!(changed > w_one.len() / 2, "most input weights change ({changed} of {})", w_one.len());
-    let (static_recurrent, _) = run_weights(&TRIPLET_STP_NET.replace("{stp}", ""), 1, 0);
+    let (static_recurrent, _) = run_weights(&triplet_stp_net(""), 1, 0);
     let static_spikes = static_recurrent.spikes[0].steps.len();
     eprintln!("triplet + STP network: {spikes} spikes in 300 ms ({static_spikes} with static recurrent synapses)");
     assert!(spikes < static_spikes, "depressing recurrent synapses must lower the activity: {spikes} vs {static_spikes}");
