@@ -138,6 +138,7 @@ fn run_shard(
     let mut spikes = vec![SpikeRecord::default(); n_groups];
     let mut events = 0u64;
     let report_every = (n_steps / 200).max(1);
+    let fused: Vec<bool> = shard.populations.iter().map(|p| kernel(p, reference) == "fused_lif_exp").collect();
     for step in 0..n_steps {
         for m in monitors.iter_mut().filter(|m| step % m.every == 0) {
             let pop = &shard.populations[m.population];
@@ -149,7 +150,7 @@ fn run_shard(
             inject(pop, step);
             pop.channels.iter_mut().for_each(|ch| ch.deliver(step));
             local[pi].clear();
-            update(pop, step, &mut local[pi], reference);
+            update(pop, step, &mut local[pi], fused[pi]);
         }
         for (si, src) in shard.sources.iter_mut().enumerate() {
             let out = &mut local[n_pops + si];
@@ -299,10 +300,11 @@ fn inject(pop: &mut PopulationShard, step: u64) {
 /// input stay in the L1 cache between the channel pass and the neuron pass.
 const BLOCK: usize = 256;
 
-/// Advances a population by one step: the fused kernel where one applies (unless
-/// `reference` asks for the reference kernels), else the channels' pass then the model's.
-fn update(pop: &mut PopulationShard, step: u64, spikes: &mut Vec<u32>, reference: bool) {
-    if !reference && update_fused(pop, step, spikes) {
+/// Advances a population by one step: with the fused kernel where `fused` (see
+/// [`kernel`]), else with the channels' pass then the model's.
+fn update(pop: &mut PopulationShard, step: u64, spikes: &mut Vec<u32>, fused: bool) {
+    if fused {
+        update_fused(pop, step, spikes);
         return;
     }
     let n = pop.len();
@@ -350,12 +352,8 @@ fn leading_conductance_channels(pop: &PopulationShard) -> usize {
     pop.channels.iter().take_while(|ch| ch.consts.is_conductance()).count()
 }
 
-/// The fused kernel (see [`kernel`]); returns false, having done nothing, where it does
-/// not apply.
-fn update_fused(pop: &mut PopulationShard, step: u64, spikes: &mut Vec<u32>) -> bool {
-    if kernel(pop, false) != "fused_lif_exp" {
-        return false;
-    }
+/// The fused kernel, for a population [`kernel`] gives it to.
+fn update_fused(pop: &mut PopulationShard, step: u64, spikes: &mut Vec<u32>) {
     let conductance_channels = leading_conductance_channels(pop);
     let NeuronConsts::Lif(c) = &pop.consts else { unreachable!("checked by `kernel`") };
     let inputs: Vec<ExpInput> = pop.channels.iter_mut().map(|ch| ch.exp_input().expect("checked by `kernel`")).collect();
@@ -369,7 +367,6 @@ fn update_fused(pop: &mut PopulationShard, step: u64, spikes: &mut Vec<u32>) -> 
         (2, 2) => lif::step_fused::<2, 2>(c, t, v, r, i_ext, array(inputs), spikes),
         _ => unreachable!("checked by `kernel`"),
     }
-    true
 }
 
 fn array<const C: usize>(inputs: Vec<ExpInput>) -> [ExpInput; C] {
