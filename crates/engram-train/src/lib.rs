@@ -6,3 +6,4 @@
 //! Tensors, spiking layers, kernels and the training loop come later.
 
 pub mod data;
+pub mod encode;
