@@ -5,5 +5,10 @@
 //! and answering a bad file with a [`data::DataError`] that names the file, never a panic.
 //! Tensors, spiking layers, kernels and the training loop come later.
 
+mod cpu;
 pub mod data;
 pub mod encode;
+pub mod lif;
+pub mod surrogate;
+
+pub use cpu::Real;

@@ -1,0 +1,62 @@
+//! What the fused kernels need from candle's CPU storage: borrowed contiguous slices of the
+//! inputs, and a way for parallel tasks to write disjoint parts of one output.
+//!
+//! Kernels read tensors in place (no copy to a `Vec`) and build their outputs as `Vec`s that
+//! become tensors without a copy (`Tensor::from_vec`).
+
+use candle_core::{CpuStorage, Layout, Result, Storage, Tensor, WithDType, bail};
+use num_traits::Float;
+
+/// The float types the fused kernels are compiled for.
+pub trait Real: Float + WithDType + Send + Sync + 'static {}
+
+impl Real for f32 {}
+impl Real for f64 {}
+
+/// The contiguous elements of a CPU tensor's storage under `layout`.
+pub(crate) fn storage_slice<'a, F: WithDType>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [F]> {
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        bail!("{what} must be contiguous (call .contiguous() first)")
+    };
+    Ok(&storage.as_slice::<F>()?[start..end])
+}
+
+/// Runs `body` on the contiguous elements of `tensor`, which must live on the CPU.
+pub(crate) fn with_slice<F: WithDType, R>(tensor: &Tensor, what: &str, body: impl FnOnce(&[F]) -> Result<R>) -> Result<R> {
+    let (storage, layout) = tensor.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(cpu) => body(storage_slice(cpu, layout, what)?),
+        _ => bail!("{what}: the fused kernels run on the CPU only"),
+    }
+}
+
+/// A mutable output shared by parallel tasks that each write a disjoint set of indices.
+///
+/// Written by hand because the tasks' index sets are strided (one batch row of a `[T, B, N]`
+/// tensor is `T` separate runs), which `chunks_mut` cannot express.
+pub(crate) struct DisjointWriter<F> {
+    base: *mut F,
+    len: usize,
+}
+
+// SAFETY: the writer only hands out slices through `run`, whose contract is that concurrent
+// callers use disjoint ranges; `F: Send` values may then be written from any thread.
+unsafe impl<F: Send> Send for DisjointWriter<F> {}
+unsafe impl<F: Send> Sync for DisjointWriter<F> {}
+
+impl<F> DisjointWriter<F> {
+    pub(crate) fn new(buffer: &mut [F]) -> Self {
+        DisjointWriter { base: buffer.as_mut_ptr(), len: buffer.len() }
+    }
+
+    /// The elements `start..start + len`.
+    ///
+    /// # Safety
+    /// No other task may access any element of this range while the returned slice lives.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn run(&self, start: usize, len: usize) -> &mut [F] {
+        assert!(start + len <= self.len, "range {start}..{} outside an output of {}", start + len, self.len);
+        // SAFETY: in bounds (checked above); exclusivity is the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.base.add(start), len) }
+    }
+}

@@ -1,0 +1,182 @@
+//! The fused LIF kernels on plain slices: the forward pass over all `T` steps, and the backward
+//! pass (backpropagation through time) that recomputes one batch row's membrane trace and sweeps
+//! it in reverse.
+//!
+//! Backward, with `dv_t = ∂L/∂v_t` accumulated from `t = T−1` down (`dv_T = 0`), `σ'_t` the
+//! surrogate at `v_t − θ`, `g^s_t`/`g^v_t` the incoming gradient of the spike or membrane output:
+//!
+//! ```text
+//! subtract:  ∂L/∂s_t = g^s_t − [not detached]·θ·dv_{t+1}
+//!            dv_t    = g^v_t + ∂L/∂s_t·σ'_t + β·dv_{t+1}
+//!            ∂L/∂I_t = dv_t,   ∂L/∂β += dv_t·v_{t−1},   ∂L/∂θ += −∂L/∂s_t·σ'_t − s_t·dv_{t+1}
+//! zero:      u_{t+1} = β·v_t + I_{t+1}   (the value before the reset)
+//!            ∂L/∂s_t = g^s_t − [not detached]·u_{t+1}·dv_{t+1}
+//!            dv_t    = g^v_t + ∂L/∂s_t·σ'_t + (1 − s_t)·β·dv_{t+1}
+//!            ∂L/∂I_t = (1 − s_{t−1})·dv_t,   ∂L/∂β += (1 − s_{t−1})·dv_t·v_{t−1},   ∂L/∂θ += −∂L/∂s_t·σ'_t
+//! ```
+//!
+//! Batch rows run in parallel (rayon). The per-neuron gradients of `β` and `θ` are summed per
+//! row and then over rows in batch order, so results do not depend on the thread count.
+
+use rayon::prelude::*;
+
+use super::{LifOutput, LifRule, Reset};
+use crate::cpu::{DisjointWriter, Real};
+use crate::surrogate::heaviside;
+
+/// The extent of a `[T, B, N]` tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dims {
+    pub steps: usize,
+    pub batch: usize,
+    pub neurons: usize,
+}
+
+impl Dims {
+    /// Where step `t`, batch row `b` begins.
+    fn at(&self, t: usize, b: usize) -> usize {
+        (t * self.batch + b) * self.neurons
+    }
+
+    fn len(&self) -> usize {
+        self.steps * self.batch * self.neurons
+    }
+}
+
+/// Per-neuron parameters, each of length `N`.
+#[derive(Clone, Copy)]
+pub struct Params<'a, F> {
+    pub beta: &'a [F],
+    pub threshold: &'a [F],
+}
+
+/// The gradients of a LIF layer's inputs.
+pub struct Grads<F> {
+    pub current: Vec<F>,
+    pub beta: Vec<F>,
+    pub threshold: Vec<F>,
+}
+
+/// One step of every neuron of a row: `v` and `s` hold step `t−1` on entry and step `t` on exit.
+fn step<F: Real>(reset: Reset, p: Params<F>, current: &[F], v: &mut [F], s: &mut [F]) {
+    let one = F::one();
+    let lanes = v.iter_mut().zip(s.iter_mut()).zip(current).zip(p.beta.iter().zip(p.threshold));
+    match reset {
+        Reset::Subtract => lanes.for_each(|(((v, s), &i), (&beta, &theta))| {
+            *v = beta * *v + i - *s * theta;
+            *s = heaviside(*v - theta);
+        }),
+        Reset::Zero => lanes.for_each(|(((v, s), &i), (&beta, &theta))| {
+            *v = (beta * *v + i) * (one - *s);
+            *s = heaviside(*v - theta);
+        }),
+    }
+}
+
+/// The layer's output (spikes or membrane, per `rule.output`) for input `current` `[T, B, N]`.
+pub fn forward<F: Real>(rule: &LifRule, dims: Dims, current: &[F], p: Params<F>) -> Vec<F> {
+    assert_eq!(current.len(), dims.len(), "current is not [T, B, N]");
+    let n = dims.neurons;
+    let mut out = vec![F::zero(); dims.len()];
+    let writer = DisjointWriter::new(&mut out);
+    (0..dims.batch).into_par_iter().for_each(|b| {
+        let (mut v, mut s) = (vec![F::zero(); n], vec![F::zero(); n]);
+        for t in 0..dims.steps {
+            let at = dims.at(t, b);
+            step(rule.reset, p, &current[at..at + n], &mut v, &mut s);
+            // SAFETY: step t of batch row b is written by this task alone.
+            let row = unsafe { writer.run(at, n) };
+            row.copy_from_slice(match rule.output {
+                LifOutput::Spikes => &s,
+                LifOutput::Membrane => &v,
+            });
+        }
+    });
+    out
+}
+
+/// The gradients of `Σ grad_out·output` with respect to the current, `β` and `θ`.
+pub fn backward<F: Real>(rule: &LifRule, dims: Dims, current: &[F], p: Params<F>, grad_out: &[F]) -> Grads<F> {
+    assert_eq!(current.len(), dims.len(), "current is not [T, B, N]");
+    assert_eq!(grad_out.len(), dims.len(), "the output gradient is not [T, B, N]");
+    let mut grad_current = vec![F::zero(); dims.len()];
+    let writer = DisjointWriter::new(&mut grad_current);
+    let per_row: Vec<(Vec<F>, Vec<F>)> = (0..dims.batch)
+        .into_par_iter()
+        .map(|b| backward_row(rule, dims, b, current, p, grad_out, &writer))
+        .collect();
+    let (mut beta, mut threshold) = (vec![F::zero(); dims.neurons], vec![F::zero(); dims.neurons]);
+    for (row_beta, row_threshold) in per_row {
+        add_into(&mut beta, &row_beta);
+        add_into(&mut threshold, &row_threshold);
+    }
+    Grads { current: grad_current, beta, threshold }
+}
+
+fn add_into<F: Real>(sum: &mut [F], part: &[F]) {
+    sum.iter_mut().zip(part).for_each(|(s, &x)| *s = *s + x);
+}
+
+/// Backward over one batch row; writes its current gradient and returns its (`β`, `θ`) parts.
+fn backward_row<F: Real>(
+    rule: &LifRule,
+    dims: Dims,
+    b: usize,
+    current: &[F],
+    p: Params<F>,
+    grad_out: &[F],
+    writer: &DisjointWriter<F>,
+) -> (Vec<F>, Vec<F>) {
+    let n = dims.neurons;
+    let zero = F::zero();
+    let one = F::one();
+    let mut trace = vec![zero; dims.steps * n];
+    let (mut v, mut s) = (vec![zero; n], vec![zero; n]);
+    for t in 0..dims.steps {
+        let at = dims.at(t, b);
+        step(rule.reset, p, &current[at..at + n], &mut v, &mut s);
+        trace[t * n..(t + 1) * n].copy_from_slice(&v);
+    }
+
+    let rest = vec![zero; n];
+    let (mut dv_next, mut dist, mut slope) = (vec![zero; n], vec![zero; n], vec![zero; n]);
+    let (mut d_beta, mut d_theta) = (vec![zero; n], vec![zero; n]);
+    let spikes_out = rule.output == LifOutput::Spikes;
+    for t in (0..dims.steps).rev() {
+        let v_t = &trace[t * n..(t + 1) * n];
+        let v_prev = if t > 0 { &trace[(t - 1) * n..t * n] } else { &rest };
+        dist.iter_mut().zip(v_t).zip(p.threshold).for_each(|((d, &v), &theta)| *d = v - theta);
+        rule.surrogate.derivative_into(&dist, &mut slope);
+        let at = dims.at(t, b);
+        let g = &grad_out[at..at + n];
+        // SAFETY: step t of batch row b is written by this task alone.
+        let g_current = unsafe { writer.run(at, n) };
+        let next_current = (t + 1 < dims.steps).then(|| &current[dims.at(t + 1, b)..dims.at(t + 1, b) + n]);
+        for j in 0..n {
+            let (beta, theta) = (p.beta[j], p.threshold[j]);
+            let (g_s, g_v) = if spikes_out { (g[j], zero) } else { (zero, g[j]) };
+            let s_t = heaviside(dist[j]);
+            match rule.reset {
+                Reset::Subtract => {
+                    let g_spike = if rule.detach_reset { g_s } else { g_s - theta * dv_next[j] };
+                    let dv = g_v + g_spike * slope[j] + beta * dv_next[j];
+                    g_current[j] = dv;
+                    d_beta[j] = d_beta[j] + dv * v_prev[j];
+                    d_theta[j] = d_theta[j] - g_spike * slope[j] - s_t * dv_next[j];
+                    dv_next[j] = dv;
+                }
+                Reset::Zero => {
+                    let before_reset = next_current.map_or(zero, |i| beta * v_t[j] + i[j]);
+                    let g_spike = if rule.detach_reset { g_s } else { g_s - before_reset * dv_next[j] };
+                    let dv = g_v + g_spike * slope[j] + (one - s_t) * beta * dv_next[j];
+                    let kept = if t > 0 { one - heaviside(v_prev[j] - theta) } else { one };
+                    g_current[j] = dv * kept;
+                    d_beta[j] = d_beta[j] + dv * kept * v_prev[j];
+                    d_theta[j] = d_theta[j] - g_spike * slope[j];
+                    dv_next[j] = dv;
+                }
+            }
+        }
+    }
+    (d_beta, d_theta)
+}
