@@ -41,8 +41,9 @@ pub enum Encoder {
         #[serde(default = "default_latency_threshold")]
         threshold: f32,
     },
-    /// The input itself as a current at every step.
-    Direct,
+    /// The input itself as a current at every step. (Written `{}` so that serde's
+    /// `deny_unknown_fields` rejects stray keys; it ignores them on unit variants.)
+    Direct {},
     /// Spikes on changes of at least `threshold` between consecutive steps of a series.
     Delta {
         #[serde(default = "default_delta_threshold")]
@@ -117,7 +118,7 @@ impl Encoder {
         match *self {
             Encoder::Rate { gain } => rate(&x, gain, t_steps, seed, sample_ids),
             Encoder::Latency { threshold } => latency(&x, threshold, t_steps),
-            Encoder::Direct => {
+            Encoder::Direct {} => {
                 let (b, f) = x.dims2()?;
                 x.unsqueeze(0)?.broadcast_as((t_steps, b, f))?.contiguous()
             }
@@ -372,7 +373,7 @@ mod tests {
     #[test]
     fn direct_repeats_input_at_every_step() {
         let x = input(&[&[0.1, 0.2, 0.3], &[0.4, 0.5, 0.6]]);
-        let s = Encoder::Direct.encode(&x, 4, 0, &[]).unwrap();
+        let s = Encoder::Direct {}.encode(&x, 4, 0, &[]).unwrap();
         assert_eq!(s.dims(), &[4, 2, 3]);
         assert_eq!(s.dtype(), DType::F32);
         let s = spikes(&s);
@@ -439,7 +440,7 @@ mod tests {
             parse("kind = \"latency\"").unwrap(),
             Encoder::Latency { threshold: 0.01 }
         );
-        assert_eq!(parse("kind = \"direct\"").unwrap(), Encoder::Direct);
+        assert_eq!(parse("kind = \"direct\"").unwrap(), Encoder::Direct {});
         assert_eq!(
             parse("kind = \"delta\"\nthreshold = 0.1\noff_spikes = true").unwrap(),
             Encoder::Delta {
@@ -450,6 +451,7 @@ mod tests {
         );
         assert!(parse("kind = \"rate\"\ngian = 1.0").is_err());
         assert!(parse("kind = \"poisson\"").is_err());
+        assert!(parse("kind = \"direct\"\ngain = 2.0").is_err());
         assert!(Encoder::Rate { gain: -1.0 }.validate().is_err());
         assert!(Encoder::Latency { threshold: 1.0 }.validate().is_err());
         assert!(
@@ -462,7 +464,7 @@ mod tests {
             .is_err()
         );
         let x = input(&[&[0.5]]);
-        assert!(Encoder::Direct.encode(&x, 0, 0, &[]).is_err());
+        assert!(Encoder::Direct {}.encode(&x, 0, 0, &[]).is_err());
         assert!(
             Encoder::Rate { gain: 1.0 }
                 .encode(&x, 3, 0, &[1, 2])
