@@ -8,6 +8,7 @@
 mod cpu;
 pub mod data;
 pub mod encode;
+pub mod event_linear;
 pub mod loss;
 pub mod lif;
 pub mod surrogate;
