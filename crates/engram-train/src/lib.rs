@@ -5,6 +5,7 @@
 //! and answering a bad file with a [`data::DataError`] that names the file, never a panic.
 //! Tensors, spiking layers, kernels and the training loop come later.
 
+pub mod alif;
 mod cpu;
 pub mod data;
 pub mod encode;

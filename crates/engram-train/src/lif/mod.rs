@@ -31,6 +31,8 @@ use serde::{Deserialize, Serialize};
 
 pub use op::lif;
 pub use reference::lif_reference;
+/// The spike non-linearity as a candle op, shared with the references of the other layers.
+pub(crate) use reference::spike;
 
 use crate::surrogate::Surrogate;
 
