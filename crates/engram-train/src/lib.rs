@@ -11,6 +11,7 @@ pub mod data;
 pub mod encode;
 pub mod event_linear;
 pub mod loss;
+pub mod optim;
 pub mod lif;
 pub mod surrogate;
 
