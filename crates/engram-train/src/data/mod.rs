@@ -3,6 +3,8 @@
 //! - [`idx`]: one IDX file (the MNIST format), raw or gzip-compressed, into shape and bytes.
 //! - [`mnist`]: the four-file MNIST / Fashion-MNIST directory layout as train and test splits.
 //! - [`npz`]: named arrays from NumPy `.npy` / `.npz` files, in the dtype the file stores.
+//! - [`shd`]: Spiking Heidelberg Digits HDF5 files as per-sample spike times, units and labels,
+//!   and their binning into dense `[T][channels]` spike rasters.
 //!
 //! Every reader checks the header against the payload before handing data on, so a truncated,
 //! oversized or mislabelled file is a [`DataError`] naming the file, what was expected and what
@@ -11,6 +13,7 @@
 pub mod idx;
 pub mod mnist;
 pub mod npz;
+pub mod shd;
 
 use std::path::PathBuf;
 
