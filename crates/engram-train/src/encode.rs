@@ -325,8 +325,8 @@ mod tests {
             .unwrap();
         let alone = spikes(&alone);
         let batch = spikes(&batch);
-        for t in 0..20 {
-            assert_eq!(alone[t][0], batch[t][2]);
+        for (a, b) in alone.iter().zip(&batch) {
+            assert_eq!(a[0], b[2]);
         }
         // Same input under different ids: different spikes.
         assert_ne!(

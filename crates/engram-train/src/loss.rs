@@ -273,7 +273,7 @@ mod tests {
             .to_vec1::<f64>()
             .unwrap();
         let h = 1e-6;
-        for i in 0..x.len() {
+        for (i, &analytic) in grad.iter().enumerate() {
             let at = |d: f64| {
                 let mut xp = x.to_vec();
                 xp[i] += d;
@@ -281,9 +281,8 @@ mod tests {
             };
             let fd = (at(h) - at(-h)) / (2.0 * h);
             assert!(
-                (grad[i] - fd).abs() < 1e-7 * (1.0 + fd.abs()),
-                "d/dx{i}: {} vs {fd}",
-                grad[i]
+                (analytic - fd).abs() < 1e-7 * (1.0 + fd.abs()),
+                "d/dx{i}: {analytic} vs {fd}"
             );
         }
     }

@@ -689,12 +689,12 @@ mod tests {
         let (mut m, mut v) = (vec![0.0; 3], vec![0.0; 3]);
         for k in 1..=3 {
             opt.step(&half_square_grads(&[&p])).unwrap();
-            for i in 0..3 {
-                let g = th[i];
-                m[i] = b1 * m[i] + (1.0 - b1) * g;
-                v[i] = b2 * v[i] + (1.0 - b2) * g * g;
-                let denom = v[i].sqrt() / (1.0 - b2.powi(k)).sqrt() + eps;
-                th[i] -= lr / (1.0 - b1.powi(k)) * m[i] / denom;
+            for ((th, m), v) in th.iter_mut().zip(&mut m).zip(&mut v) {
+                let g = *th;
+                *m = b1 * *m + (1.0 - b1) * g;
+                *v = b2 * *v + (1.0 - b2) * g * g;
+                let denom = v.sqrt() / (1.0 - b2.powi(k)).sqrt() + eps;
+                *th -= lr / (1.0 - b1.powi(k)) * *m / denom;
             }
             assert_close(&values(&p), &th, 1e-6);
             if k == 1 {
