@@ -10,6 +10,8 @@ use engram::units::{self, Dim};
 use engram::{EngramError, engine, output, spec};
 use indicatif::{ProgressBar, ProgressStyle};
 
+mod train;
+
 #[derive(Parser)]
 #[command(name = "engram", version, about = "Spiking and brain-inspired neural computation")]
 struct Cli {
@@ -59,6 +61,58 @@ enum Command {
     },
     /// Print the phases of a simulation step, in order.
     Schedule,
+    /// Train a spiking network with surrogate gradients (see examples/train/).
+    Train {
+        /// The training file.
+        config: PathBuf,
+        /// Output directory for metrics.csv, summary.json and checkpoint.safetensors
+        /// (default: out/<config name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Continue the run whose checkpoint is in the output directory.
+        #[arg(long)]
+        resume: bool,
+        /// Start again even though the output directory holds a checkpoint (it is replaced).
+        #[arg(long, conflicts_with = "resume")]
+        force: bool,
+        /// Worker threads (default: all cores). Results do not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Print no progress bar and no per-epoch lines.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Evaluate a training checkpoint on its dataset's test split.
+    Eval {
+        /// The checkpoint (checkpoint.safetensors from `engram train`).
+        checkpoint: PathBuf,
+        /// Dataset directory, overriding the one the checkpoint's config names.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Measure training or inference samples/s of a training file's network (bench/train.sh).
+    BenchTrain {
+        /// The training file.
+        config: PathBuf,
+        /// "train" (encode, forward, loss, backward, optimizer step) or "infer".
+        #[arg(long, default_value = "train")]
+        what: String,
+        /// Batches per timed repeat.
+        #[arg(long, default_value_t = 10)]
+        batches: usize,
+        /// Timed repeats.
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Untimed batches first.
+        #[arg(long, default_value_t = 2)]
+        warmup: usize,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
 }
 
 /// Exit code for invalid input (model files, arguments).
@@ -69,6 +123,15 @@ fn main() -> ExitCode {
     let model_path = match &cli.command {
         Command::Run { model, .. } | Command::Check { model } => Some(model.clone()),
         Command::Htm { config, out, quiet } => return htm(config, out.clone(), *quiet),
+        Command::Train { config, out, resume, force, threads, quiet } => {
+            let (config, out, resume, force, threads, quiet) = (config.clone(), out.clone(), *resume, *force, *threads, *quiet);
+            return train::train(train::TrainArgs { config, out, resume, force, threads, quiet });
+        }
+        Command::Eval { checkpoint, data, threads } => return train::eval(checkpoint, data.clone(), *threads),
+        Command::BenchTrain { config, what, batches, repeats, warmup, threads } => {
+            let (config, what) = (config.clone(), what.clone());
+            return train::bench(train::BenchArgs { config, what, batches: *batches, repeats: *repeats, warmup: *warmup, threads: *threads });
+        }
         Command::Schedule => None,
     };
     let result = match cli.command {
@@ -88,7 +151,7 @@ fn main() -> ExitCode {
             print!("{}", engine::describe_schedule());
             Ok(())
         }
-        Command::Htm { .. } => unreachable!("handled above"),
+        Command::Htm { .. } | Command::Train { .. } | Command::Eval { .. } | Command::BenchTrain { .. } => unreachable!("handled above"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

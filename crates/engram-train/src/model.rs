@@ -1,0 +1,207 @@
+//! A feed-forward spiking network: a stack of dense projections, each into a LIF layer, run for
+//! `T` steps ([`crate::lif`] for the neuron, [`crate::event_linear`] for spike inputs).
+//!
+//! ```text
+//! I^k_t = x^{k−1}_t · W^k + b^k      (W^k is [inputs, size], row = presynaptic)
+//! x^k   = LIF(I^k; β^k, θ^k)          (x^0 = the encoded input)
+//! ```
+//!
+//! A projection whose input is spikes (a spike encoder, or any hidden layer) is computed from
+//! the active inputs only. A constant current input (the direct encoder) is projected once and
+//! shared by all steps, as snnTorch users hoist `fc1(x)` out of the time loop. Weights and biases
+//! start as PyTorch's `nn.Linear`: uniform in `±1/√inputs`, so an snnTorch network of the same
+//! shape starts from the same distribution.
+//!
+//! Parameters are named `layers.<k>.{weight, bias, beta, threshold}`; `β` and `θ` are trained only
+//! where the layer config says so, and `β` is clamped to `[0, 1]` in the forward pass.
+
+use candle_core::{DType, Device, Result, Tensor, Var, bail};
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+use crate::config::{LayerConfig, ModelConfig};
+use crate::encode::stream_seed;
+use crate::event_linear::event_linear;
+use crate::lif::{LifOutput, LifRule, lif};
+
+/// The network's input for one batch.
+pub enum Input {
+    /// Spikes (or any sparse events) at every step, `[T, B, F]`.
+    Spikes(Tensor),
+    /// The same current at every step, `[B, F]`.
+    Constant(Tensor),
+}
+
+/// One projection and the LIF layer it drives.
+pub struct SpikingLayer {
+    pub weight: Var,
+    pub bias: Var,
+    pub beta: Var,
+    pub threshold: Var,
+    pub rule: LifRule,
+    learn_beta: bool,
+    learn_threshold: bool,
+}
+
+/// The network and its step count.
+pub struct SpikingNet {
+    pub steps: usize,
+    pub layers: Vec<SpikingLayer>,
+}
+
+/// The stream of the base seed that draws initial weights.
+const INIT_STREAM: u64 = 0x1417;
+
+impl SpikingNet {
+    /// A freshly initialised network for `inputs` features; its last layer reads out membrane
+    /// potential when `output_membrane`, else spikes.
+    pub fn new(config: &ModelConfig, inputs: usize, output_membrane: bool, seed: u64) -> Result<Self> {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(stream_seed(seed, INIT_STREAM));
+        let mut fan_in = inputs;
+        let mut layers = Vec::with_capacity(config.layers.len());
+        for (k, layer) in config.layers.iter().enumerate() {
+            let last = k + 1 == config.layers.len();
+            let output = if last && output_membrane { LifOutput::Membrane } else { LifOutput::Spikes };
+            layers.push(SpikingLayer::new(layer, fan_in, output, &mut rng)?);
+            fan_in = layer.size;
+        }
+        Ok(SpikingNet { steps: config.steps, layers })
+    }
+
+    /// Every parameter with its name, trained or not (what a checkpoint stores).
+    pub fn named_parameters(&self) -> Vec<(String, Var)> {
+        let mut all = Vec::new();
+        for (k, layer) in self.layers.iter().enumerate() {
+            for (name, var) in [("weight", &layer.weight), ("bias", &layer.bias), ("beta", &layer.beta), ("threshold", &layer.threshold)] {
+                all.push((format!("layers.{k}.{name}"), var.clone()));
+            }
+        }
+        all
+    }
+
+    /// The parameters the optimizer updates.
+    pub fn trainable(&self) -> Vec<(String, Var)> {
+        self.named_parameters()
+            .into_iter()
+            .filter(|(name, _)| {
+                let layer = &self.layers[layer_index(name)];
+                match name.rsplit('.').next() {
+                    Some("beta") => layer.learn_beta,
+                    Some("threshold") => layer.learn_threshold,
+                    _ => true,
+                }
+            })
+            .collect()
+    }
+
+    /// The last layer's output `[T, B, C]` for one batch.
+    pub fn forward(&self, input: &Input) -> Result<Tensor> {
+        let mut current = match input {
+            Input::Spikes(x) => self.layers[0].project_spikes(x)?,
+            Input::Constant(x) => {
+                let layer = &self.layers[0];
+                let once = x.matmul(layer.weight.as_tensor())?.broadcast_add(layer.bias.as_tensor())?;
+                let (batch, size) = once.dims2()?;
+                once.unsqueeze(0)?.broadcast_as((self.steps, batch, size))?
+            }
+        };
+        for k in 0..self.layers.len() {
+            let output = self.layers[k].neurons(&current)?;
+            match self.layers.get(k + 1) {
+                Some(next) => current = next.project_spikes(&output)?,
+                None => return Ok(output),
+            }
+        }
+        unreachable!("a network has at least one layer")
+    }
+
+    /// Replaces every parameter's value with the tensor of the same name from `values`.
+    pub fn load(&self, values: &std::collections::HashMap<String, Tensor>) -> Result<()> {
+        for (name, var) in self.named_parameters() {
+            let Some(value) = values.get(&name) else { bail!("the checkpoint has no parameter {name}") };
+            if value.dims() != var.dims() {
+                bail!("parameter {name} is {:?} in the checkpoint but {:?} in the config", value.dims(), var.dims())
+            }
+            var.set(&value.to_dtype(DType::F32)?)?;
+        }
+        Ok(())
+    }
+}
+
+fn layer_index(name: &str) -> usize {
+    name.split('.').nth(1).and_then(|k| k.parse().ok()).expect("parameter names are layers.<k>.<name>")
+}
+
+impl SpikingLayer {
+    fn new(config: &LayerConfig, fan_in: usize, output: LifOutput, rng: &mut Xoshiro256PlusPlus) -> Result<Self> {
+        let bound = 1.0 / (fan_in as f64).sqrt();
+        let mut uniform = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-bound..bound) as f32).collect() };
+        let device = &Device::Cpu;
+        let weight = Tensor::from_vec(uniform(fan_in * config.size), (fan_in, config.size), device)?;
+        let bias = Tensor::from_vec(uniform(config.size), config.size, device)?;
+        Ok(SpikingLayer {
+            weight: Var::from_tensor(&weight)?,
+            bias: Var::from_tensor(&bias)?,
+            beta: Var::from_tensor(&Tensor::full(config.beta as f32, config.size, device)?)?,
+            threshold: Var::from_tensor(&Tensor::full(config.threshold as f32, config.size, device)?)?,
+            rule: LifRule { reset: config.reset, detach_reset: config.detach_reset, surrogate: config.surrogate, output },
+            learn_beta: config.learn_beta,
+            learn_threshold: config.learn_threshold,
+        })
+    }
+
+    fn project_spikes(&self, spikes: &Tensor) -> Result<Tensor> {
+        event_linear(spikes, self.weight.as_tensor(), self.bias.as_tensor())
+    }
+
+    fn neurons(&self, current: &Tensor) -> Result<Tensor> {
+        let beta = if self.learn_beta { self.beta.as_tensor().clamp(0f32, 1f32)? } else { self.beta.as_tensor().detach() };
+        let threshold = if self.learn_threshold { self.threshold.as_tensor().clone() } else { self.threshold.as_tensor().detach() };
+        lif(current, &beta, &threshold, self.rule)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LayerConfig;
+
+    fn config(sizes: &[usize]) -> ModelConfig {
+        let layer = |size| LayerConfig {
+            size,
+            beta: 0.9,
+            threshold: 1.0,
+            reset: Default::default(),
+            detach_reset: true,
+            surrogate: Default::default(),
+            learn_beta: false,
+            learn_threshold: true,
+        };
+        ModelConfig { steps: 6, layers: sizes.iter().map(|&s| layer(s)).collect() }
+    }
+
+    #[test]
+    fn initial_weights_follow_the_seed_and_pytorch_bounds() -> Result<()> {
+        let a = SpikingNet::new(&config(&[20, 3]), 16, false, 7)?;
+        let b = SpikingNet::new(&config(&[20, 3]), 16, false, 7)?;
+        let c = SpikingNet::new(&config(&[20, 3]), 16, false, 8)?;
+        let w = |n: &SpikingNet| n.layers[0].weight.flatten_all().and_then(|t| t.to_vec1::<f32>());
+        assert_eq!(w(&a)?, w(&b)?);
+        assert_ne!(w(&a)?, w(&c)?);
+        assert!(w(&a)?.iter().all(|x| x.abs() <= 0.25));
+        let names: Vec<String> = a.trainable().into_iter().map(|(n, _)| n).collect();
+        assert!(names.contains(&"layers.1.threshold".to_string()) && !names.contains(&"layers.1.beta".to_string()), "{names:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_constant_input_equals_the_same_current_as_spikes_at_every_step() -> Result<()> {
+        let net = SpikingNet::new(&config(&[12, 4]), 5, false, 1)?;
+        let x = Tensor::new(&[[0.0f32, 1.0, 0.0, 1.0, 1.0], [1.0, 0.0, 0.0, 0.0, 1.0]], &Device::Cpu)?;
+        let hoisted = net.forward(&Input::Constant(x.clone()))?;
+        let repeated = net.forward(&Input::Spikes(x.unsqueeze(0)?.broadcast_as((6, 2, 5))?.contiguous()?))?;
+        assert_eq!(hoisted.dims(), [6, 2, 4]);
+        assert_eq!(hoisted.flatten_all()?.to_vec1::<f32>()?, repeated.flatten_all()?.to_vec1::<f32>()?);
+        Ok(())
+    }
+}
