@@ -85,7 +85,8 @@ pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
         let tensor = match view.dtype() {
             Dtype::F32 => Tensor::from_raw_buffer(view.data(), DType::F32, view.shape(), &Device::Cpu),
             Dtype::F64 => Tensor::from_raw_buffer(view.data(), DType::F64, view.shape(), &Device::Cpu),
-            other => return Err(corrupt(format!("tensor {name} has dtype {other:?}; checkpoints hold f32 and f64"))),
+            Dtype::I64 => Tensor::from_raw_buffer(view.data(), DType::I64, view.shape(), &Device::Cpu),
+            other => return Err(corrupt(format!("tensor {name} has dtype {other:?}; checkpoints hold f32, f64 and i64"))),
         }
         .map_err(|e| corrupt(format!("tensor {name}: {e}")))?;
         if let Some(parameter) = name.strip_prefix("model.") {

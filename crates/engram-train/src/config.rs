@@ -210,6 +210,15 @@ fn mentions_key(line: &str, key: &str) -> bool {
     line.split(['{', ',', '.']).any(|part| part.trim_start().strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('=')))
 }
 
+/// `table.key` for a component's message of the form `"<what>: <key> must …"`, else `table`.
+fn nested_field(table: &str, message: &str) -> String {
+    let key = message.split_once(": ").and_then(|(_, rest)| rest.split_whitespace().next());
+    match key {
+        Some(key) if key.chars().all(|c| c.is_ascii_lowercase() || c == '_') => format!("{table}.{key}"),
+        _ => table.to_string(),
+    }
+}
+
 impl TrainConfig {
     /// Checks what types alone cannot; an error names the dotted field.
     pub fn validate(&self) -> Result<(), (String, String)> {
@@ -233,13 +242,13 @@ impl TrainConfig {
             }
             layer.surrogate.validate().map_err(|m| (field("surrogate"), m))?;
         }
-        self.encoder.validate().map_err(|m| ("encoder".to_string(), m))?;
+        self.encoder.validate().map_err(|m| (nested_field("encoder", &m), m))?;
         if matches!(self.encoder, Encoder::Delta { .. }) {
             return fail("encoder.kind", "delta encodes time series; the image datasets need rate, latency or direct".into());
         }
-        self.loss.validate().map_err(|m| ("loss".to_string(), m))?;
-        self.optimizer.validate().map_err(|m| ("optimizer".to_string(), m))?;
-        self.schedule.validate().map_err(|m| ("schedule".to_string(), m))?;
+        self.loss.validate().map_err(|m| (nested_field("loss", &m), m))?;
+        self.optimizer.validate().map_err(|m| (nested_field("optimizer", &m), m))?;
+        self.schedule.validate().map_err(|m| (nested_field("schedule", &m), m))?;
         if self.train.epochs == 0 {
             return fail("train.epochs", "must be at least 1".into());
         }
