@@ -22,6 +22,7 @@ pub mod lif;
 pub mod loss;
 pub mod model;
 pub mod optim;
+pub mod rlif;
 pub mod surrogate;
 pub mod train;
 

@@ -89,6 +89,7 @@ impl<F: Real> State<F> {
     }
 
     /// One step of every neuron of the row.
+    #[allow(clippy::needless_range_loop)] // one index into seven arrays
     fn step(&mut self, reset: Reset, p: Params<F>, current: &[F]) {
         let one = F::one();
         for j in 0..current.len() {
@@ -151,10 +152,7 @@ pub fn backward<F: Real>(
         .collect();
     let mut params = vec![F::zero(); 4 * dims.neurons];
     for row in per_row {
-        params
-            .iter_mut()
-            .zip(&row)
-            .for_each(|(sum, &x)| *sum = *sum + x);
+        params.iter_mut().zip(&row).for_each(|(sum, &x)| *sum += x);
     }
     Grads {
         current: grad_current,
@@ -241,10 +239,10 @@ fn backward_row<F: Real>(
                 _ => dv,
             };
             g_current[j] = du;
-            d_beta[j] = d_beta[j] + du * v_prev[j];
-            d_theta[j] = d_theta[j] + d_threshold;
-            d_kappa[j] = d_kappa[j] + d_threshold * a_t[j];
-            d_rho[j] = d_rho[j] + da * a_prev[j];
+            d_beta[j] += du * v_prev[j];
+            d_theta[j] += d_threshold;
+            d_kappa[j] += d_threshold * a_t[j];
+            d_rho[j] += da * a_prev[j];
             dv_next[j] = dv;
             da_next[j] = da;
         }
