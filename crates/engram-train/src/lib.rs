@@ -18,6 +18,8 @@ mod cpu;
 pub mod data;
 pub mod encode;
 pub mod event_linear;
+#[cfg(test)]
+mod layer_tests;
 pub mod lif;
 pub mod loss;
 pub mod model;

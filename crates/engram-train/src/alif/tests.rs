@@ -2,19 +2,11 @@
 //! differences with the smooth spike function, and a trace worked by hand.
 
 use candle_core::{DType, Device, Result, Tensor, Var};
-use rand::{RngExt, SeedableRng};
-use rand_xoshiro::Xoshiro256PlusPlus;
 
 use super::*;
-use crate::lif::{LifOutput, LifRule, Reset, lif};
-use crate::surrogate::{SpikeForward, Surrogate};
-
-fn uniform(shape: &[usize], lo: f64, hi: f64, seed: u64, dtype: DType) -> Result<Tensor> {
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let n = shape.iter().product();
-    let values: Vec<f64> = (0..n).map(|_| rng.random_range(lo..hi)).collect();
-    Tensor::from_vec(values, shape, &Device::Cpu)?.to_dtype(dtype)
-}
+use crate::lif::{LifOutput, LifRule, lif};
+use crate::surrogate::SpikeForward;
+use crate::layer_tests::{all_rules, flat, relative_error, uniform};
 
 /// Current `[T, B, N]` that makes every neuron fire several times, and per-neuron `β`, `θ`,
 /// `ρ`, `κ`.
@@ -36,32 +28,6 @@ fn layer(rule: LifRule, forward: Option<SpikeForward>) -> impl Fn(&[Tensor]) -> 
     }
 }
 
-fn all_rules() -> Vec<LifRule> {
-    let surrogates = [
-        Surrogate::FastSigmoid { slope: 25.0 },
-        Surrogate::SuperSpike { beta: 5.0 },
-        Surrogate::Atan { alpha: 2.0 },
-        Surrogate::Sigmoid { slope: 4.0 },
-        Surrogate::Triangle { width: 0.8 },
-    ];
-    let mut rules = Vec::new();
-    for surrogate in surrogates {
-        for reset in [Reset::Subtract, Reset::Zero] {
-            for detach_reset in [true, false] {
-                for output in [LifOutput::Spikes, LifOutput::Membrane] {
-                    rules.push(LifRule {
-                        reset,
-                        detach_reset,
-                        surrogate,
-                        output,
-                    });
-                }
-            }
-        }
-    }
-    rules
-}
-
 /// `L = Σ out·R` and its gradients with respect to every input.
 fn loss_and_grads(
     layer: impl Fn(&[Tensor]) -> Result<Tensor>,
@@ -81,25 +47,6 @@ fn loss_and_grads(
         .map(|v| grads.get(v).cloned().map_or_else(|| v.zeros_like(), Ok))
         .collect::<Result<_>>()?;
     Ok((loss.to_dtype(DType::F64)?.to_scalar()?, grads))
-}
-
-fn flat(t: &Tensor) -> Vec<f64> {
-    t.to_dtype(DType::F64)
-        .and_then(|t| t.flatten_all())
-        .and_then(|t| t.to_vec1())
-        .expect("a float tensor")
-}
-
-/// Largest elementwise difference, relative to the largest magnitude of `want`.
-fn relative_error(got: &Tensor, want: &Tensor) -> f64 {
-    let (g, w) = (flat(got), flat(want));
-    assert_eq!(g.len(), w.len());
-    let scale = w.iter().fold(1e-30f64, |m, x| m.max(x.abs()));
-    g.iter()
-        .zip(&w)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max)
-        / scale
 }
 
 const NAMES: [&str; 5] = ["current", "beta", "threshold", "rho", "kappa"];
