@@ -41,7 +41,10 @@ fn exit_code(result: Result<(), TrainError>) -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             match e {
-                TrainError::Config(_) | TrainError::Data(_) | TrainError::Checkpoint(_) | TrainError::Usage(_) => ExitCode::from(EXIT_BAD_INPUT),
+                TrainError::Config(_)
+                | TrainError::Data(_)
+                | TrainError::Checkpoint(_)
+                | TrainError::Usage(_) => ExitCode::from(EXIT_BAD_INPUT),
                 TrainError::Compute(_) | TrainError::Output { .. } => ExitCode::FAILURE,
             }
         }
@@ -58,7 +61,10 @@ fn set_threads(threads: Option<usize>) -> Result<usize, TrainError> {
     keep_freed_memory();
     // SAFETY: called at start-up, before any other thread of this process exists.
     unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
-    rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().map_err(|e| TrainError::Usage(e.to_string()))?;
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .map_err(|e| TrainError::Usage(e.to_string()))?;
     Ok(threads)
 }
 
@@ -85,7 +91,10 @@ fn load_data(config: &TrainConfig) -> Result<Dataset, TrainError> {
     let classes = usize::from(mnist::NUM_CLASSES);
     let last = config.model.layers.last().map_or(0, |l| l.size);
     if last != classes {
-        return Err(TrainError::Usage(format!("the last layer has {last} neurons but {} has {classes} classes", config.data.dir.display())));
+        return Err(TrainError::Usage(format!(
+            "the last layer has {last} neurons but {} has {classes} classes",
+            config.data.dir.display()
+        )));
     }
     Ok(data)
 }
@@ -96,7 +105,10 @@ fn features(data: &Dataset) -> usize {
 
 /// Writes `text` to `path` through a temporary file in the same directory.
 fn write_atomically(path: &Path, text: &str) -> Result<(), TrainError> {
-    let io = |source| TrainError::Output { path: path.into(), source };
+    let io = |source| TrainError::Output {
+        path: path.into(),
+        source,
+    };
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
     std::io::Write::write_all(&mut file, text.as_bytes()).map_err(io)?;
@@ -124,7 +136,9 @@ fn run_training(args: TrainArgs) -> Result<(), TrainError> {
     let out = args.out.unwrap_or_else(|| default_out(&args.config));
     let checkpoint_path = out.join("checkpoint.safetensors");
     let mut trainer = if args.resume {
-        checkpoint::load(&checkpoint_path)?.into_trainer(config, features(&data)).map_err(|e| TrainError::Usage(format!("{}: {e}", checkpoint_path.display())))?
+        checkpoint::load(&checkpoint_path)?
+            .into_trainer(config, features(&data))
+            .map_err(|e| TrainError::Usage(format!("{}: {e}", checkpoint_path.display())))?
     } else if checkpoint_path.exists() && !args.force {
         return Err(TrainError::Usage(format!(
             "{} already holds a checkpoint; pass --resume to continue that run, or --force to start again and replace it",
@@ -133,19 +147,43 @@ fn run_training(args: TrainArgs) -> Result<(), TrainError> {
     } else {
         Trainer::new(config, features(&data))?
     };
-    std::fs::create_dir_all(&out).map_err(|source| TrainError::Output { path: out.clone(), source })?;
+    std::fs::create_dir_all(&out).map_err(|source| TrainError::Output {
+        path: out.clone(),
+        source,
+    })?;
     let epochs = trainer.config.train.epochs;
     if trainer.epochs_done >= epochs && !args.quiet {
-        println!("the checkpoint has already trained {} of {epochs} epochs", trainer.epochs_done);
+        println!(
+            "the checkpoint has already trained {} of {epochs} epochs",
+            trainer.epochs_done
+        );
     }
     while trainer.epochs_done < epochs {
-        let samples = trainer.config.data.train_limit.map_or(data.train.count, |l| l.min(data.train.count));
-        let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(trainer.batches_per_epoch(samples) as u64) };
-        bar.set_style(ProgressStyle::with_template("epoch {prefix} {bar:30} {pos}/{len} {msg} [{elapsed_precise}<{eta_precise}]").expect("progress template"));
+        let samples = trainer
+            .config
+            .data
+            .train_limit
+            .map_or(data.train.count, |l| l.min(data.train.count));
+        let bar = if args.quiet {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::new(trainer.batches_per_epoch(samples) as u64)
+        };
+        bar.set_style(
+            ProgressStyle::with_template(
+                "epoch {prefix} {bar:30} {pos}/{len} {msg} [{elapsed_precise}<{eta_precise}]",
+            )
+            .expect("progress template"),
+        );
         bar.set_prefix(format!("{}/{epochs}", trainer.epochs_done + 1));
         let metrics = trainer.train_epoch(&data.train, &data.test, &mut |r| {
             bar.set_position(r.batch as u64);
-            bar.set_message(format!("loss {:.4} acc {:.2}% {:.0} samples/s", r.loss, 100.0 * r.accuracy, r.samples_per_s));
+            bar.set_message(format!(
+                "loss {:.4} acc {:.2}% {:.0} samples/s",
+                r.loss,
+                100.0 * r.accuracy,
+                r.samples_per_s
+            ));
         })?;
         bar.finish_and_clear();
         checkpoint::save(&checkpoint_path, &trainer)?;
@@ -175,7 +213,12 @@ fn print_epoch(m: &EpochMetrics) {
 }
 
 /// `metrics.csv` (one row per epoch so far) and `summary.json` (config, seed, version, results).
-fn write_outputs(out: &Path, config_path: &Path, trainer: &Trainer, threads: usize) -> Result<(), TrainError> {
+fn write_outputs(
+    out: &Path,
+    config_path: &Path,
+    trainer: &Trainer,
+    threads: usize,
+) -> Result<(), TrainError> {
     let mut csv = format!("{}\n", EpochMetrics::CSV_HEADER);
     for m in &trainer.history {
         csv += &format!("{}\n", m.csv_row());
@@ -193,7 +236,10 @@ fn write_outputs(out: &Path, config_path: &Path, trainer: &Trainer, threads: usi
         "history": trainer.history,
         "checkpoint": "checkpoint.safetensors",
     });
-    write_atomically(&out.join("summary.json"), &serde_json::to_string_pretty(&summary).expect("summary serialises"))
+    write_atomically(
+        &out.join("summary.json"),
+        &serde_json::to_string_pretty(&summary).expect("summary serialises"),
+    )
 }
 
 pub fn eval(checkpoint_path: &Path, data_dir: Option<PathBuf>, threads: Option<usize>) -> ExitCode {
@@ -208,7 +254,11 @@ pub fn eval(checkpoint_path: &Path, data_dir: Option<PathBuf>, threads: Option<u
         let trainer = saved.into_trainer(config, features(&data))?;
         let (wall, cpu) = (Instant::now(), cpu_seconds());
         let (loss, accuracy) = trainer.evaluate(&data.test)?;
-        let samples = trainer.config.data.test_limit.map_or(data.test.count, |l| l.min(data.test.count));
+        let samples = trainer
+            .config
+            .data
+            .test_limit
+            .map_or(data.test.count, |l| l.min(data.test.count));
         let result = serde_json::json!({
             "checkpoint": checkpoint_path.display().to_string(),
             "epochs_trained": trainer.epochs_done,
@@ -218,7 +268,10 @@ pub fn eval(checkpoint_path: &Path, data_dir: Option<PathBuf>, threads: Option<u
             "samples_per_s": samples as f64 / wall.elapsed().as_secs_f64(),
             "cpu_s": cpu_seconds() - cpu,
         });
-        println!("{}", serde_json::to_string_pretty(&result).expect("result serialises"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&result).expect("result serialises")
+        );
         Ok(())
     })())
 }
@@ -240,10 +293,16 @@ pub fn bench(args: BenchArgs) -> ExitCode {
         let train = match args.what.as_str() {
             "train" => true,
             "infer" => false,
-            other => return Err(TrainError::Usage(format!("--what must be train or infer, got {other:?}"))),
+            other => {
+                return Err(TrainError::Usage(format!(
+                    "--what must be train or infer, got {other:?}"
+                )));
+            }
         };
         if args.batches == 0 || args.repeats == 0 {
-            return Err(TrainError::Usage("--batches and --repeats must be at least 1".into()));
+            return Err(TrainError::Usage(
+                "--batches and --repeats must be at least 1".into(),
+            ));
         }
         let config = config::load(&args.config)?;
         let data = load_data(&config)?;
@@ -251,7 +310,14 @@ pub fn bench(args: BenchArgs) -> ExitCode {
         let mut trainer = Trainer::new(config, features(&data))?;
         let pool = 8192.min(data.train.count);
         let batches: Vec<Batch> = (0..args.batches.min(pool / batch_size).max(1))
-            .map(|b| Batch::gather(&data.train, &(b * batch_size..(b + 1) * batch_size).map(|i| i % pool).collect::<Vec<_>>()))
+            .map(|b| {
+                Batch::gather(
+                    &data.train,
+                    &(b * batch_size..(b + 1) * batch_size)
+                        .map(|i| i % pool)
+                        .collect::<Vec<_>>(),
+                )
+            })
             .collect::<candle_core::Result<_>>()?;
         let run = |count: usize, trainer: &mut Trainer| -> Result<(), TrainError> {
             for k in 0..count {
@@ -259,7 +325,10 @@ pub fn bench(args: BenchArgs) -> ExitCode {
                 if train {
                     trainer.step(batch, k as u64, batches.len(), count)?;
                 } else {
-                    let output = trainer.net.forward(&trainer.encode(batch, k as u64)?)?.detach();
+                    let output = trainer
+                        .net
+                        .forward(&trainer.encode(batch, k as u64)?)?
+                        .detach();
                     count_correct(&trainer.config.loss.scores(&output)?, &batch.labels)?;
                 }
             }
@@ -311,5 +380,10 @@ fn peak_rss_mib() -> Option<f64> {
 }
 
 fn load_average() -> Option<f64> {
-    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }

@@ -43,21 +43,53 @@ pub struct Checkpoint {
 
 /// Writes `trainer`'s state to `path` (atomically).
 pub fn save(path: &Path, trainer: &Trainer) -> Result<(), CheckpointError> {
-    let io = |source| CheckpointError::Io { path: path.into(), source };
-    let corrupt = |message: String| CheckpointError::Corrupt { path: path.into(), message };
-    let mut tensors: Vec<(String, Tensor)> = trainer.net.named_parameters().into_iter().map(|(n, v)| (format!("model.{n}"), v.as_tensor().clone())).collect();
-    tensors.extend(trainer.optimizer.export_state().map_err(|e| corrupt(e.to_string()))?.into_iter().map(|(n, t)| (format!("optimizer.{n}"), t)));
+    let io = |source| CheckpointError::Io {
+        path: path.into(),
+        source,
+    };
+    let corrupt = |message: String| CheckpointError::Corrupt {
+        path: path.into(),
+        message,
+    };
+    let mut tensors: Vec<(String, Tensor)> = trainer
+        .net
+        .named_parameters()
+        .into_iter()
+        .map(|(n, v)| (format!("model.{n}"), v.as_tensor().clone()))
+        .collect();
+    tensors.extend(
+        trainer
+            .optimizer
+            .export_state()
+            .map_err(|e| corrupt(e.to_string()))?
+            .into_iter()
+            .map(|(n, t)| (format!("optimizer.{n}"), t)),
+    );
     let metadata = HashMap::from([
         ("format".to_string(), FORMAT.to_string()),
-        ("engram_version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
-        ("config".to_string(), toml::to_string(&trainer.config).map_err(|e| corrupt(e.to_string()))?),
+        (
+            "engram_version".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
+        (
+            "config".to_string(),
+            toml::to_string(&trainer.config).map_err(|e| corrupt(e.to_string()))?,
+        ),
         ("seed".to_string(), trainer.config.seed.to_string()),
         ("epochs_done".to_string(), trainer.epochs_done.to_string()),
         ("steps_done".to_string(), trainer.steps_done.to_string()),
-        ("history".to_string(), serde_json::to_string(&trainer.history).map_err(|e| corrupt(e.to_string()))?),
+        (
+            "history".to_string(),
+            serde_json::to_string(&trainer.history).map_err(|e| corrupt(e.to_string()))?,
+        ),
     ]);
-    let bytes = safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(metadata)).map_err(|e| corrupt(e.to_string()))?;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let bytes =
+        safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(metadata))
+            .map_err(|e| corrupt(e.to_string()))?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io)?;
     let mut temporary = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
     std::io::Write::write_all(&mut temporary, &bytes).map_err(io)?;
@@ -68,25 +100,54 @@ pub fn save(path: &Path, trainer: &Trainer) -> Result<(), CheckpointError> {
 
 /// Reads a checkpoint, checking its format and metadata.
 pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
-    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io { path: path.into(), source })?;
-    let corrupt = |message: String| CheckpointError::Corrupt { path: path.into(), message };
+    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
+        path: path.into(),
+        source,
+    })?;
+    let corrupt = |message: String| CheckpointError::Corrupt {
+        path: path.into(),
+        message,
+    };
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| corrupt(e.to_string()))?;
     let metadata = header.metadata().clone().unwrap_or_default();
-    let field = |key: &str| metadata.get(key).ok_or_else(|| corrupt(format!("no `{key}` in its metadata")));
+    let field = |key: &str| {
+        metadata
+            .get(key)
+            .ok_or_else(|| corrupt(format!("no `{key}` in its metadata")))
+    };
     if field("format")? != FORMAT {
-        return Err(corrupt(format!("format is {:?}, expected {FORMAT:?}", field("format")?)));
+        return Err(corrupt(format!(
+            "format is {:?}, expected {FORMAT:?}",
+            field("format")?
+        )));
     }
-    let config = config::parse(field("config")?, &path.join("[config metadata]")).map_err(|e| corrupt(e.to_string()))?;
-    let number = |key: &str| field(key)?.parse::<u64>().map_err(|e| corrupt(format!("`{key}`: {e}")));
-    let history = serde_json::from_str(field("history")?).map_err(|e| corrupt(format!("`history`: {e}")))?;
+    let config = config::parse(field("config")?, &path.join("[config metadata]"))
+        .map_err(|e| corrupt(e.to_string()))?;
+    let number = |key: &str| {
+        field(key)?
+            .parse::<u64>()
+            .map_err(|e| corrupt(format!("`{key}`: {e}")))
+    };
+    let history =
+        serde_json::from_str(field("history")?).map_err(|e| corrupt(format!("`history`: {e}")))?;
     let file = SafeTensors::deserialize(&bytes).map_err(|e| corrupt(e.to_string()))?;
     let (mut parameters, mut optimizer) = (HashMap::new(), Vec::new());
     for (name, view) in file.tensors() {
         let tensor = match view.dtype() {
-            Dtype::F32 => Tensor::from_raw_buffer(view.data(), DType::F32, view.shape(), &Device::Cpu),
-            Dtype::F64 => Tensor::from_raw_buffer(view.data(), DType::F64, view.shape(), &Device::Cpu),
-            Dtype::I64 => Tensor::from_raw_buffer(view.data(), DType::I64, view.shape(), &Device::Cpu),
-            other => return Err(corrupt(format!("tensor {name} has dtype {other:?}; checkpoints hold f32, f64 and i64"))),
+            Dtype::F32 => {
+                Tensor::from_raw_buffer(view.data(), DType::F32, view.shape(), &Device::Cpu)
+            }
+            Dtype::F64 => {
+                Tensor::from_raw_buffer(view.data(), DType::F64, view.shape(), &Device::Cpu)
+            }
+            Dtype::I64 => {
+                Tensor::from_raw_buffer(view.data(), DType::I64, view.shape(), &Device::Cpu)
+            }
+            other => {
+                return Err(corrupt(format!(
+                    "tensor {name} has dtype {other:?}; checkpoints hold f32, f64 and i64"
+                )));
+            }
         }
         .map_err(|e| corrupt(format!("tensor {name}: {e}")))?;
         if let Some(parameter) = name.strip_prefix("model.") {
@@ -112,9 +173,15 @@ pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
 impl Checkpoint {
     /// A trainer in the state this checkpoint recorded, continuing under `config` (which must
     /// be the same run, apart from its number of epochs).
-    pub fn into_trainer(self, config: TrainConfig, features: usize) -> candle_core::Result<Trainer> {
+    pub fn into_trainer(
+        self,
+        config: TrainConfig,
+        features: usize,
+    ) -> candle_core::Result<Trainer> {
         if !config.same_run_as(&self.config) {
-            candle_core::bail!("the checkpoint was made by a different configuration (only train.epochs may change when resuming)")
+            candle_core::bail!(
+                "the checkpoint was made by a different configuration (only train.epochs may change when resuming)"
+            )
         }
         let mut trainer = Trainer::new(config, features)?;
         trainer.net.load(&self.parameters)?;

@@ -148,12 +148,20 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     #[error("{}:{line}: {field}: {message}", path.display())]
-    Invalid { path: PathBuf, line: usize, field: String, message: String },
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        field: String,
+        message: String,
+    },
 }
 
 /// Reads and checks the training file at `path`.
 pub fn load(path: &Path) -> Result<TrainConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.into(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.into(),
+        source,
+    })?;
     parse(&text, path)
 }
 
@@ -162,14 +170,21 @@ pub fn parse(text: &str, path: &Path) -> Result<TrainConfig, ConfigError> {
     let config: TrainConfig = toml::from_str(text).map_err(|e| {
         let line = e.span().map_or(1, |span| line_at(text, span.start));
         let message = e.message().trim_end().to_string();
-        ConfigError::Invalid { path: path.into(), line, field: field_at(text, line), message }
+        ConfigError::Invalid {
+            path: path.into(),
+            line,
+            field: field_at(text, line),
+            message,
+        }
     })?;
-    config.validate().map_err(|(field, message)| ConfigError::Invalid {
-        path: path.into(),
-        line: line_of_field(text, &field),
-        field,
-        message,
-    })?;
+    config
+        .validate()
+        .map_err(|(field, message)| ConfigError::Invalid {
+            path: path.into(),
+            line: line_of_field(text, &field),
+            field,
+            message,
+        })?;
     Ok(config)
 }
 
@@ -180,8 +195,17 @@ fn line_at(text: &str, offset: usize) -> usize {
 /// The key assigned on line `line`, or the table it opens, for naming the field of a parse error.
 fn field_at(text: &str, line: usize) -> String {
     let content = text.lines().nth(line - 1).unwrap_or("").trim();
-    let key = content.split('=').next().unwrap_or("").trim().trim_matches(|c| c == '[' || c == ']');
-    if key.is_empty() { "(file)".into() } else { key.into() }
+    let key = content
+        .split('=')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_matches(|c| c == '[' || c == ']');
+    if key.is_empty() {
+        "(file)".into()
+    } else {
+        key.into()
+    }
 }
 
 /// The line where the dotted `field` (`optimizer.lr`, `model.layers[1].size`) is set: the line
@@ -198,7 +222,9 @@ fn line_of_field(text: &str, field: &str) -> usize {
             if in_table {
                 table_line = Some(index + 1);
             }
-        } else if (in_table || trimmed.starts_with(&format!("{table}."))) && mentions_key(trimmed, key) {
+        } else if (in_table || trimmed.starts_with(&format!("{table}.")))
+            && mentions_key(trimmed, key)
+        {
             return index + 1;
         }
     }
@@ -207,14 +233,22 @@ fn line_of_field(text: &str, field: &str) -> usize {
 
 fn mentions_key(line: &str, key: &str) -> bool {
     let key = key.split('[').next().unwrap_or(key);
-    line.split(['{', ',', '.']).any(|part| part.trim_start().strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('=')))
+    line.split(['{', ',', '.']).any(|part| {
+        part.trim_start()
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    })
 }
 
 /// `table.key` for a component's message of the form `"<what>: <key> must …"`, else `table`.
 fn nested_field(table: &str, message: &str) -> String {
-    let key = message.split_once(": ").and_then(|(_, rest)| rest.split_whitespace().next());
+    let key = message
+        .split_once(": ")
+        .and_then(|(_, rest)| rest.split_whitespace().next());
     match key {
-        Some(key) if key.chars().all(|c| c.is_ascii_lowercase() || c == '_') => format!("{table}.{key}"),
+        Some(key) if key.chars().all(|c| c.is_ascii_lowercase() || c == '_') => {
+            format!("{table}.{key}")
+        }
         _ => table.to_string(),
     }
 }
@@ -235,20 +269,40 @@ impl TrainConfig {
                 return fail(&field("size"), "must be at least 1".into());
             }
             if !(0.0..=1.0).contains(&layer.beta) {
-                return fail(&field("beta"), format!("must lie in [0, 1], got {}", layer.beta));
+                return fail(
+                    &field("beta"),
+                    format!("must lie in [0, 1], got {}", layer.beta),
+                );
             }
             if !(layer.threshold.is_finite() && layer.threshold > 0.0) {
-                return fail(&field("threshold"), format!("must be a positive number, got {}", layer.threshold));
+                return fail(
+                    &field("threshold"),
+                    format!("must be a positive number, got {}", layer.threshold),
+                );
             }
-            layer.surrogate.validate().map_err(|m| (field("surrogate"), m))?;
+            layer
+                .surrogate
+                .validate()
+                .map_err(|m| (field("surrogate"), m))?;
         }
-        self.encoder.validate().map_err(|m| (nested_field("encoder", &m), m))?;
+        self.encoder
+            .validate()
+            .map_err(|m| (nested_field("encoder", &m), m))?;
         if matches!(self.encoder, Encoder::Delta { .. }) {
-            return fail("encoder.kind", "delta encodes time series; the image datasets need rate, latency or direct".into());
+            return fail(
+                "encoder.kind",
+                "delta encodes time series; the image datasets need rate, latency or direct".into(),
+            );
         }
-        self.loss.validate().map_err(|m| (nested_field("loss", &m), m))?;
-        self.optimizer.validate().map_err(|m| (nested_field("optimizer", &m), m))?;
-        self.schedule.validate().map_err(|m| (nested_field("schedule", &m), m))?;
+        self.loss
+            .validate()
+            .map_err(|m| (nested_field("loss", &m), m))?;
+        self.optimizer
+            .validate()
+            .map_err(|m| (nested_field("optimizer", &m), m))?;
+        self.schedule
+            .validate()
+            .map_err(|m| (nested_field("schedule", &m), m))?;
         if self.train.epochs == 0 {
             return fail("train.epochs", "must be at least 1".into());
         }
@@ -261,7 +315,10 @@ impl TrainConfig {
         if let Some(clip) = &self.train.clip {
             clip.validate().map_err(|m| ("train.clip".to_string(), m))?;
         }
-        for (name, limit) in [("data.train_limit", self.data.train_limit), ("data.test_limit", self.data.test_limit)] {
+        for (name, limit) in [
+            ("data.train_limit", self.data.train_limit),
+            ("data.test_limit", self.data.test_limit),
+        ] {
             if limit == Some(0) {
                 return fail(name, "must be at least 1".into());
             }

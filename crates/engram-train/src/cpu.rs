@@ -14,7 +14,11 @@ impl Real for f32 {}
 impl Real for f64 {}
 
 /// The contiguous elements of a CPU tensor's storage under `layout`.
-pub(crate) fn storage_slice<'a, F: WithDType>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [F]> {
+pub(crate) fn storage_slice<'a, F: WithDType>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+    what: &str,
+) -> Result<&'a [F]> {
     let Some((start, end)) = layout.contiguous_offsets() else {
         bail!("{what} must be contiguous (call .contiguous() first)")
     };
@@ -22,7 +26,11 @@ pub(crate) fn storage_slice<'a, F: WithDType>(storage: &'a CpuStorage, layout: &
 }
 
 /// Runs `body` on the contiguous elements of `tensor`, which must live on the CPU.
-pub(crate) fn with_slice<F: WithDType, R>(tensor: &Tensor, what: &str, body: impl FnOnce(&[F]) -> Result<R>) -> Result<R> {
+pub(crate) fn with_slice<F: WithDType, R>(
+    tensor: &Tensor,
+    what: &str,
+    body: impl FnOnce(&[F]) -> Result<R>,
+) -> Result<R> {
     let (storage, layout) = tensor.storage_and_layout();
     match &*storage {
         Storage::Cpu(cpu) => body(storage_slice(cpu, layout, what)?),
@@ -46,7 +54,10 @@ unsafe impl<F: Send> Sync for DisjointWriter<F> {}
 
 impl<F> DisjointWriter<F> {
     pub(crate) fn new(buffer: &mut [F]) -> Self {
-        DisjointWriter { base: buffer.as_mut_ptr(), len: buffer.len() }
+        DisjointWriter {
+            base: buffer.as_mut_ptr(),
+            len: buffer.len(),
+        }
     }
 
     /// The elements `start..start + len`.
@@ -55,7 +66,12 @@ impl<F> DisjointWriter<F> {
     /// No other task may access any element of this range while the returned slice lives.
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn run(&self, start: usize, len: usize) -> &mut [F] {
-        assert!(start + len <= self.len, "range {start}..{} outside an output of {}", start + len, self.len);
+        assert!(
+            start + len <= self.len,
+            "range {start}..{} outside an output of {}",
+            start + len,
+            self.len
+        );
         // SAFETY: in bounds (checked above); exclusivity is the caller's contract.
         unsafe { std::slice::from_raw_parts_mut(self.base.add(start), len) }
     }

@@ -8,7 +8,13 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use crate::lif::{LifOutput, LifRule, Reset};
 use crate::surrogate::Surrogate;
 
-pub(crate) fn uniform(shape: &[usize], lo: f64, hi: f64, seed: u64, dtype: DType) -> Result<Tensor> {
+pub(crate) fn uniform(
+    shape: &[usize],
+    lo: f64,
+    hi: f64,
+    seed: u64,
+    dtype: DType,
+) -> Result<Tensor> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     let n = shape.iter().product();
     let values: Vec<f64> = (0..n).map(|_| rng.random_range(lo..hi)).collect();
@@ -28,7 +34,12 @@ pub(crate) fn all_rules() -> Vec<LifRule> {
         for reset in [Reset::Subtract, Reset::Zero] {
             for detach_reset in [true, false] {
                 for output in [LifOutput::Spikes, LifOutput::Membrane] {
-                    rules.push(LifRule { reset, detach_reset, surrogate, output });
+                    rules.push(LifRule {
+                        reset,
+                        detach_reset,
+                        surrogate,
+                        output,
+                    });
                 }
             }
         }
@@ -37,7 +48,10 @@ pub(crate) fn all_rules() -> Vec<LifRule> {
 }
 
 pub(crate) fn flat(t: &Tensor) -> Vec<f64> {
-    t.to_dtype(DType::F64).and_then(|t| t.flatten_all()).and_then(|t| t.to_vec1()).expect("a float tensor")
+    t.to_dtype(DType::F64)
+        .and_then(|t| t.flatten_all())
+        .and_then(|t| t.to_vec1())
+        .expect("a float tensor")
 }
 
 /// Largest elementwise difference, relative to the largest magnitude of `want`.
@@ -45,5 +59,9 @@ pub(crate) fn relative_error(got: &Tensor, want: &Tensor) -> f64 {
     let (g, w) = (flat(got), flat(want));
     assert_eq!(g.len(), w.len());
     let scale = w.iter().fold(1e-30f64, |m, x| m.max(x.abs()));
-    g.iter().zip(&w).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max) / scale
+    g.iter()
+        .zip(&w)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max)
+        / scale
 }

@@ -55,24 +55,41 @@ const INIT_STREAM: u64 = 0x1417;
 impl SpikingNet {
     /// A freshly initialised network for `inputs` features; its last layer reads out membrane
     /// potential when `output_membrane`, else spikes.
-    pub fn new(config: &ModelConfig, inputs: usize, output_membrane: bool, seed: u64) -> Result<Self> {
+    pub fn new(
+        config: &ModelConfig,
+        inputs: usize,
+        output_membrane: bool,
+        seed: u64,
+    ) -> Result<Self> {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(stream_seed(seed, INIT_STREAM));
         let mut fan_in = inputs;
         let mut layers = Vec::with_capacity(config.layers.len());
         for (k, layer) in config.layers.iter().enumerate() {
             let last = k + 1 == config.layers.len();
-            let output = if last && output_membrane { LifOutput::Membrane } else { LifOutput::Spikes };
+            let output = if last && output_membrane {
+                LifOutput::Membrane
+            } else {
+                LifOutput::Spikes
+            };
             layers.push(SpikingLayer::new(layer, fan_in, output, &mut rng)?);
             fan_in = layer.size;
         }
-        Ok(SpikingNet { steps: config.steps, layers })
+        Ok(SpikingNet {
+            steps: config.steps,
+            layers,
+        })
     }
 
     /// Every parameter with its name, trained or not (what a checkpoint stores).
     pub fn named_parameters(&self) -> Vec<(String, Var)> {
         let mut all = Vec::new();
         for (k, layer) in self.layers.iter().enumerate() {
-            for (name, var) in [("weight", &layer.weight), ("bias", &layer.bias), ("beta", &layer.beta), ("threshold", &layer.threshold)] {
+            for (name, var) in [
+                ("weight", &layer.weight),
+                ("bias", &layer.bias),
+                ("beta", &layer.beta),
+                ("threshold", &layer.threshold),
+            ] {
                 all.push((format!("layers.{k}.{name}"), var.clone()));
             }
         }
@@ -100,7 +117,9 @@ impl SpikingNet {
             Input::Spikes(x) => self.layers[0].project_spikes(x)?,
             Input::Constant(x) => {
                 let layer = &self.layers[0];
-                let once = x.matmul(layer.weight.as_tensor())?.broadcast_add(layer.bias.as_tensor())?;
+                let once = x
+                    .matmul(layer.weight.as_tensor())?
+                    .broadcast_add(layer.bias.as_tensor())?;
                 let (batch, size) = once.dims2()?;
                 once.unsqueeze(0)?.broadcast_as((self.steps, batch, size))?
             }
@@ -118,9 +137,15 @@ impl SpikingNet {
     /// Replaces every parameter's value with the tensor of the same name from `values`.
     pub fn load(&self, values: &std::collections::HashMap<String, Tensor>) -> Result<()> {
         for (name, var) in self.named_parameters() {
-            let Some(value) = values.get(&name) else { bail!("the checkpoint has no parameter {name}") };
+            let Some(value) = values.get(&name) else {
+                bail!("the checkpoint has no parameter {name}")
+            };
             if value.dims() != var.dims() {
-                bail!("parameter {name} is {:?} in the checkpoint but {:?} in the config", value.dims(), var.dims())
+                bail!(
+                    "parameter {name} is {:?} in the checkpoint but {:?} in the config",
+                    value.dims(),
+                    var.dims()
+                )
             }
             var.set(&value.to_dtype(DType::F32)?)?;
         }
@@ -129,22 +154,44 @@ impl SpikingNet {
 }
 
 fn layer_index(name: &str) -> usize {
-    name.split('.').nth(1).and_then(|k| k.parse().ok()).expect("parameter names are layers.<k>.<name>")
+    name.split('.')
+        .nth(1)
+        .and_then(|k| k.parse().ok())
+        .expect("parameter names are layers.<k>.<name>")
 }
 
 impl SpikingLayer {
-    fn new(config: &LayerConfig, fan_in: usize, output: LifOutput, rng: &mut Xoshiro256PlusPlus) -> Result<Self> {
+    fn new(
+        config: &LayerConfig,
+        fan_in: usize,
+        output: LifOutput,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> Result<Self> {
         let bound = 1.0 / (fan_in as f64).sqrt();
-        let mut uniform = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-bound..bound) as f32).collect() };
+        let mut uniform = |n: usize| -> Vec<f32> {
+            (0..n)
+                .map(|_| rng.random_range(-bound..bound) as f32)
+                .collect()
+        };
         let device = &Device::Cpu;
-        let weight = Tensor::from_vec(uniform(fan_in * config.size), (fan_in, config.size), device)?;
+        let weight =
+            Tensor::from_vec(uniform(fan_in * config.size), (fan_in, config.size), device)?;
         let bias = Tensor::from_vec(uniform(config.size), config.size, device)?;
         Ok(SpikingLayer {
             weight: Var::from_tensor(&weight)?,
             bias: Var::from_tensor(&bias)?,
             beta: Var::from_tensor(&Tensor::full(config.beta as f32, config.size, device)?)?,
-            threshold: Var::from_tensor(&Tensor::full(config.threshold as f32, config.size, device)?)?,
-            rule: LifRule { reset: config.reset, detach_reset: config.detach_reset, surrogate: config.surrogate, output },
+            threshold: Var::from_tensor(&Tensor::full(
+                config.threshold as f32,
+                config.size,
+                device,
+            )?)?,
+            rule: LifRule {
+                reset: config.reset,
+                detach_reset: config.detach_reset,
+                surrogate: config.surrogate,
+                output,
+            },
             learn_beta: config.learn_beta,
             learn_threshold: config.learn_threshold,
         })
@@ -155,8 +202,16 @@ impl SpikingLayer {
     }
 
     fn neurons(&self, current: &Tensor) -> Result<Tensor> {
-        let beta = if self.learn_beta { self.beta.as_tensor().clamp(0f32, 1f32)? } else { self.beta.as_tensor().detach() };
-        let threshold = if self.learn_threshold { self.threshold.as_tensor().clone() } else { self.threshold.as_tensor().detach() };
+        let beta = if self.learn_beta {
+            self.beta.as_tensor().clamp(0f32, 1f32)?
+        } else {
+            self.beta.as_tensor().detach()
+        };
+        let threshold = if self.learn_threshold {
+            self.threshold.as_tensor().clone()
+        } else {
+            self.threshold.as_tensor().detach()
+        };
         lif(current, &beta, &threshold, self.rule)
     }
 }
@@ -177,7 +232,10 @@ mod tests {
             learn_beta: false,
             learn_threshold: true,
         };
-        ModelConfig { steps: 6, layers: sizes.iter().map(|&s| layer(s)).collect() }
+        ModelConfig {
+            steps: 6,
+            layers: sizes.iter().map(|&s| layer(s)).collect(),
+        }
     }
 
     #[test]
@@ -185,23 +243,40 @@ mod tests {
         let a = SpikingNet::new(&config(&[20, 3]), 16, false, 7)?;
         let b = SpikingNet::new(&config(&[20, 3]), 16, false, 7)?;
         let c = SpikingNet::new(&config(&[20, 3]), 16, false, 8)?;
-        let w = |n: &SpikingNet| n.layers[0].weight.flatten_all().and_then(|t| t.to_vec1::<f32>());
+        let w = |n: &SpikingNet| {
+            n.layers[0]
+                .weight
+                .flatten_all()
+                .and_then(|t| t.to_vec1::<f32>())
+        };
         assert_eq!(w(&a)?, w(&b)?);
         assert_ne!(w(&a)?, w(&c)?);
         assert!(w(&a)?.iter().all(|x| x.abs() <= 0.25));
         let names: Vec<String> = a.trainable().into_iter().map(|(n, _)| n).collect();
-        assert!(names.contains(&"layers.1.threshold".to_string()) && !names.contains(&"layers.1.beta".to_string()), "{names:?}");
+        assert!(
+            names.contains(&"layers.1.threshold".to_string())
+                && !names.contains(&"layers.1.beta".to_string()),
+            "{names:?}"
+        );
         Ok(())
     }
 
     #[test]
     fn a_constant_input_equals_the_same_current_as_spikes_at_every_step() -> Result<()> {
         let net = SpikingNet::new(&config(&[12, 4]), 5, false, 1)?;
-        let x = Tensor::new(&[[0.0f32, 1.0, 0.0, 1.0, 1.0], [1.0, 0.0, 0.0, 0.0, 1.0]], &Device::Cpu)?;
+        let x = Tensor::new(
+            &[[0.0f32, 1.0, 0.0, 1.0, 1.0], [1.0, 0.0, 0.0, 0.0, 1.0]],
+            &Device::Cpu,
+        )?;
         let hoisted = net.forward(&Input::Constant(x.clone()))?;
-        let repeated = net.forward(&Input::Spikes(x.unsqueeze(0)?.broadcast_as((6, 2, 5))?.contiguous()?))?;
+        let repeated = net.forward(&Input::Spikes(
+            x.unsqueeze(0)?.broadcast_as((6, 2, 5))?.contiguous()?,
+        ))?;
         assert_eq!(hoisted.dims(), [6, 2, 4]);
-        assert_eq!(hoisted.flatten_all()?.to_vec1::<f32>()?, repeated.flatten_all()?.to_vec1::<f32>()?);
+        assert_eq!(
+            hoisted.flatten_all()?.to_vec1::<f32>()?,
+            repeated.flatten_all()?.to_vec1::<f32>()?
+        );
         Ok(())
     }
 }

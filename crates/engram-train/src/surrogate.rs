@@ -80,7 +80,9 @@ impl Surrogate {
         if value.is_finite() && value > 0.0 {
             Ok(())
         } else {
-            Err(format!("{name} must be a positive finite number, got {value}"))
+            Err(format!(
+                "{name} must be a positive finite number, got {value}"
+            ))
         }
     }
 
@@ -112,7 +114,8 @@ impl Surrogate {
                 });
             }
             Surrogate::Atan { alpha } => {
-                let (half_alpha, scale) = (constant::<F>(alpha / 2.0), constant::<F>(PI / 2.0 * alpha));
+                let (half_alpha, scale) =
+                    (constant::<F>(alpha / 2.0), constant::<F>(PI / 2.0 * alpha));
                 pairs.for_each(|(o, &x)| {
                     let y = scale * x;
                     *o = half_alpha / (one + y * y);
@@ -142,7 +145,9 @@ impl Surrogate {
                 let b = constant::<F>(beta);
                 b * x / (b * x.abs() + one)
             }
-            Surrogate::Atan { alpha } => (constant::<F>(PI / 2.0 * alpha) * x).atan() / constant(PI) + half,
+            Surrogate::Atan { alpha } => {
+                (constant::<F>(PI / 2.0 * alpha) * x).atan() / constant(PI) + half
+            }
             Surrogate::Sigmoid { slope } => one / (one + (-(constant::<F>(slope) * x)).exp()),
             Surrogate::Triangle { width } => {
                 let y = (x / constant(width)).max(-one).min(one);
@@ -198,7 +203,10 @@ mod tests {
             for &x in &[-1.3, -0.41, -0.07, 0.013, 0.2, 0.37, 2.0] {
                 let numeric = (s.smooth(x + h) - s.smooth(x - h)) / (2.0 * h);
                 let analytic = s.derivative(x);
-                assert!((numeric - analytic).abs() < 1e-6 * (1.0 + analytic.abs()), "{s:?} at {x}: {numeric} vs {analytic}");
+                assert!(
+                    (numeric - analytic).abs() < 1e-6 * (1.0 + analytic.abs()),
+                    "{s:?} at {x}: {numeric} vs {analytic}"
+                );
             }
         }
     }
@@ -226,7 +234,11 @@ mod tests {
     #[test]
     fn shape_parameters_must_be_positive() {
         assert!(Surrogate::Atan { alpha: 0.0 }.validate().is_err());
-        assert!(Surrogate::FastSigmoid { slope: f64::NAN }.validate().is_err());
+        assert!(
+            Surrogate::FastSigmoid { slope: f64::NAN }
+                .validate()
+                .is_err()
+        );
         assert!(Surrogate::default().validate().is_ok());
     }
 

@@ -45,7 +45,15 @@ impl EpochMetrics {
     pub fn csv_row(&self) -> String {
         format!(
             "{},{:.6},{:.6},{:.6},{:.6},{:e},{:.1},{:.3},{:.3}",
-            self.epoch, self.train_loss, self.train_accuracy, self.test_loss, self.test_accuracy, self.lr, self.train_samples_per_s, self.train_wall_s, self.train_cpu_s
+            self.epoch,
+            self.train_loss,
+            self.train_accuracy,
+            self.test_loss,
+            self.test_accuracy,
+            self.lr,
+            self.train_samples_per_s,
+            self.train_wall_s,
+            self.train_cpu_s
         )
     }
 }
@@ -83,10 +91,15 @@ impl Batch {
         let features = split.rows * split.cols;
         let mut x = Vec::with_capacity(indices.len() * features);
         for &i in indices {
-            let Some(image) = split.image(i) else { bail!("sample {i} is outside the split of {}", split.count) };
+            let Some(image) = split.image(i) else {
+                bail!("sample {i} is outside the split of {}", split.count)
+            };
             x.extend(image.iter().map(|&p| f32::from(p) / 255.0));
         }
-        let labels: Vec<u32> = indices.iter().map(|&i| u32::from(split.labels[i])).collect();
+        let labels: Vec<u32> = indices
+            .iter()
+            .map(|&i| u32::from(split.labels[i]))
+            .collect();
         Ok(Batch {
             x: Tensor::from_vec(x, (indices.len(), features), &Device::Cpu)?,
             labels: Tensor::from_vec(labels, indices.len(), &Device::Cpu)?,
@@ -103,16 +116,30 @@ pub fn cpu_seconds() -> f64 {
 impl Trainer {
     /// A new run of `config` for inputs of `features` features.
     pub fn new(config: TrainConfig, features: usize) -> Result<Self> {
-        let net = SpikingNet::new(&config.model, config.encoder.output_features(features), config.loss.reads_membrane(), config.seed)?;
+        let net = SpikingNet::new(
+            &config.model,
+            config.encoder.output_features(features),
+            config.loss.reads_membrane(),
+            config.seed,
+        )?;
         let optimizer = Optimizer::new(config.optimizer.clone(), net.trainable())?;
-        Ok(Trainer { config, net, optimizer, epochs_done: 0, steps_done: 0, history: Vec::new() })
+        Ok(Trainer {
+            config,
+            net,
+            optimizer,
+            epochs_done: 0,
+            steps_done: 0,
+            history: Vec::new(),
+        })
     }
 
     /// The network's input for `batch`, encoded with the given stream seed.
     pub fn encode(&self, batch: &Batch, stream: u64) -> Result<Input> {
         Ok(match self.config.encoder {
             Encoder::Direct {} => Input::Constant(batch.x.clone()),
-            ref spiking => Input::Spikes(spiking.encode(&batch.x, self.net.steps, stream, &batch.ids)?),
+            ref spiking => {
+                Input::Spikes(spiking.encode(&batch.x, self.net.steps, stream, &batch.ids)?)
+            }
         })
     }
 
@@ -122,7 +149,13 @@ impl Trainer {
     }
 
     /// One optimisation step on `batch`; returns the loss and the number classified correctly.
-    pub fn step(&mut self, batch: &Batch, stream: u64, steps_per_epoch: usize, total_steps: usize) -> Result<(f64, usize)> {
+    pub fn step(
+        &mut self,
+        batch: &Batch,
+        stream: u64,
+        steps_per_epoch: usize,
+        total_steps: usize,
+    ) -> Result<(f64, usize)> {
         let input = self.encode(batch, stream)?;
         let output = self.net.forward(&input)?;
         let loss = self.config.loss.compute(&output, &batch.labels)?;
@@ -130,7 +163,12 @@ impl Trainer {
         if let Some(clip) = &self.config.train.clip {
             clip.apply(&self.optimizer, &mut grads)?;
         }
-        let lr = self.config.schedule.lr(self.config.optimizer.lr(), self.steps_done as usize, steps_per_epoch, total_steps);
+        let lr = self.config.schedule.lr(
+            self.config.optimizer.lr(),
+            self.steps_done as usize,
+            steps_per_epoch,
+            total_steps,
+        );
         self.optimizer.set_lr(lr);
         self.optimizer.step(&grads)?;
         self.steps_done += 1;
@@ -139,8 +177,17 @@ impl Trainer {
     }
 
     /// Trains one epoch on `train` (its first `samples` samples), then evaluates on `test`.
-    pub fn train_epoch(&mut self, train: &Split, test: &Split, on_batch: &mut dyn FnMut(&BatchReport)) -> Result<EpochMetrics> {
-        let samples = self.config.data.train_limit.map_or(train.count, |l| l.min(train.count));
+    pub fn train_epoch(
+        &mut self,
+        train: &Split,
+        test: &Split,
+        on_batch: &mut dyn FnMut(&BatchReport),
+    ) -> Result<EpochMetrics> {
+        let samples = self
+            .config
+            .data
+            .train_limit
+            .map_or(train.count, |l| l.min(train.count));
         let epoch = self.epochs_done;
         let stream = stream_seed(self.config.seed, EPOCH_STREAMS + epoch as u64);
         let mut order: Vec<usize> = (0..samples).collect();
@@ -184,14 +231,24 @@ impl Trainer {
 
     /// Mean loss and accuracy on the test split (its first `data.test_limit` samples).
     pub fn evaluate(&self, test: &Split) -> Result<(f64, f64)> {
-        let samples = self.config.data.test_limit.map_or(test.count, |l| l.min(test.count));
+        let samples = self
+            .config
+            .data
+            .test_limit
+            .map_or(test.count, |l| l.min(test.count));
         let stream = stream_seed(self.config.seed, TEST_STREAM);
         let (mut loss_sum, mut correct) = (0.0, 0usize);
         let indices: Vec<usize> = (0..samples).collect();
         for chunk in indices.chunks(self.config.train.eval_batch_size) {
             let batch = Batch::gather(test, chunk)?;
             let output = self.net.forward(&self.encode(&batch, stream)?)?.detach();
-            loss_sum += self.config.loss.compute(&output, &batch.labels)?.to_dtype(DType::F64)?.to_scalar::<f64>()? * chunk.len() as f64;
+            loss_sum += self
+                .config
+                .loss
+                .compute(&output, &batch.labels)?
+                .to_dtype(DType::F64)?
+                .to_scalar::<f64>()?
+                * chunk.len() as f64;
             correct += count_correct(&self.config.loss.scores(&output)?, &batch.labels)?;
         }
         Ok((loss_sum / samples as f64, correct as f64 / samples as f64))

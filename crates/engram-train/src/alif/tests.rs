@@ -4,9 +4,9 @@
 use candle_core::{DType, Device, Result, Tensor, Var};
 
 use super::*;
+use crate::layer_tests::{all_rules, flat, relative_error, uniform};
 use crate::lif::{LifOutput, LifRule, lif};
 use crate::surrogate::SpikeForward;
-use crate::layer_tests::{all_rules, flat, relative_error, uniform};
 
 /// Current `[T, B, N]` that makes every neuron fire several times, and per-neuron `β`, `θ`,
 /// `ρ`, `κ`.

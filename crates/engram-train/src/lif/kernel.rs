@@ -60,7 +60,11 @@ pub struct Grads<F> {
 /// One step of every neuron of a row: `v` and `s` hold step `t−1` on entry and step `t` on exit.
 fn step<F: Real>(reset: Reset, p: Params<F>, current: &[F], v: &mut [F], s: &mut [F]) {
     let one = F::one();
-    let lanes = v.iter_mut().zip(s.iter_mut()).zip(current).zip(p.beta.iter().zip(p.threshold));
+    let lanes = v
+        .iter_mut()
+        .zip(s.iter_mut())
+        .zip(current)
+        .zip(p.beta.iter().zip(p.threshold));
     match reset {
         Reset::Subtract => lanes.for_each(|(((v, s), &i), (&beta, &theta))| {
             *v = beta * *v + i - *s * theta;
@@ -96,9 +100,19 @@ pub fn forward<F: Real>(rule: &LifRule, dims: Dims, current: &[F], p: Params<F>)
 }
 
 /// The gradients of `Σ grad_out·output` with respect to the current, `β` and `θ`.
-pub fn backward<F: Real>(rule: &LifRule, dims: Dims, current: &[F], p: Params<F>, grad_out: &[F]) -> Grads<F> {
+pub fn backward<F: Real>(
+    rule: &LifRule,
+    dims: Dims,
+    current: &[F],
+    p: Params<F>,
+    grad_out: &[F],
+) -> Grads<F> {
     assert_eq!(current.len(), dims.len(), "current is not [T, B, N]");
-    assert_eq!(grad_out.len(), dims.len(), "the output gradient is not [T, B, N]");
+    assert_eq!(
+        grad_out.len(),
+        dims.len(),
+        "the output gradient is not [T, B, N]"
+    );
     let mut grad_current = vec![F::zero(); dims.len()];
     let writer = DisjointWriter::new(&mut grad_current);
     let per_row: Vec<(Vec<F>, Vec<F>)> = (0..dims.batch)
@@ -110,7 +124,11 @@ pub fn backward<F: Real>(rule: &LifRule, dims: Dims, current: &[F], p: Params<F>
         add_into(&mut beta, &row_beta);
         add_into(&mut threshold, &row_threshold);
     }
-    Grads { current: grad_current, beta, threshold }
+    Grads {
+        current: grad_current,
+        beta,
+        threshold,
+    }
 }
 
 fn add_into<F: Real>(sum: &mut [F], part: &[F]) {
@@ -144,21 +162,37 @@ fn backward_row<F: Real>(
     let spikes_out = rule.output == LifOutput::Spikes;
     for t in (0..dims.steps).rev() {
         let v_t = &trace[t * n..(t + 1) * n];
-        let v_prev = if t > 0 { &trace[(t - 1) * n..t * n] } else { &rest };
-        dist.iter_mut().zip(v_t).zip(p.threshold).for_each(|((d, &v), &theta)| *d = v - theta);
+        let v_prev = if t > 0 {
+            &trace[(t - 1) * n..t * n]
+        } else {
+            &rest
+        };
+        dist.iter_mut()
+            .zip(v_t)
+            .zip(p.threshold)
+            .for_each(|((d, &v), &theta)| *d = v - theta);
         rule.surrogate.derivative_into(&dist, &mut slope);
         let at = dims.at(t, b);
         let g = &grad_out[at..at + n];
         // SAFETY: step t of batch row b is written by this task alone.
         let g_current = unsafe { writer.run(at, n) };
-        let next_current = (t + 1 < dims.steps).then(|| &current[dims.at(t + 1, b)..dims.at(t + 1, b) + n]);
+        let next_current =
+            (t + 1 < dims.steps).then(|| &current[dims.at(t + 1, b)..dims.at(t + 1, b) + n]);
         for j in 0..n {
             let (beta, theta) = (p.beta[j], p.threshold[j]);
-            let (g_s, g_v) = if spikes_out { (g[j], zero) } else { (zero, g[j]) };
+            let (g_s, g_v) = if spikes_out {
+                (g[j], zero)
+            } else {
+                (zero, g[j])
+            };
             let s_t = heaviside(dist[j]);
             match rule.reset {
                 Reset::Subtract => {
-                    let g_spike = if rule.detach_reset { g_s } else { g_s - theta * dv_next[j] };
+                    let g_spike = if rule.detach_reset {
+                        g_s
+                    } else {
+                        g_s - theta * dv_next[j]
+                    };
                     let dv = g_v + g_spike * slope[j] + beta * dv_next[j];
                     g_current[j] = dv;
                     d_beta[j] = d_beta[j] + dv * v_prev[j];
@@ -167,9 +201,17 @@ fn backward_row<F: Real>(
                 }
                 Reset::Zero => {
                     let before_reset = next_current.map_or(zero, |i| beta * v_t[j] + i[j]);
-                    let g_spike = if rule.detach_reset { g_s } else { g_s - before_reset * dv_next[j] };
+                    let g_spike = if rule.detach_reset {
+                        g_s
+                    } else {
+                        g_s - before_reset * dv_next[j]
+                    };
                     let dv = g_v + g_spike * slope[j] + (one - s_t) * beta * dv_next[j];
-                    let kept = if t > 0 { one - heaviside(v_prev[j] - theta) } else { one };
+                    let kept = if t > 0 {
+                        one - heaviside(v_prev[j] - theta)
+                    } else {
+                        one
+                    };
                     g_current[j] = dv * kept;
                     d_beta[j] = d_beta[j] + dv * kept * v_prev[j];
                     d_theta[j] = d_theta[j] - g_spike * slope[j];

@@ -71,7 +71,12 @@ pub struct LifRule {
 impl Default for LifRule {
     /// snnTorch's defaults: subtractive, detached reset; fast sigmoid with slope 25; spikes out.
     fn default() -> Self {
-        LifRule { reset: Reset::Subtract, detach_reset: true, surrogate: Surrogate::default(), output: LifOutput::Spikes }
+        LifRule {
+            reset: Reset::Subtract,
+            detach_reset: true,
+            surrogate: Surrogate::default(),
+            output: LifOutput::Spikes,
+        }
     }
 }
 

@@ -10,13 +10,23 @@ use crate::surrogate::{SpikeForward, Surrogate};
 
 /// The same output as [`super::lif`], step by step in candle ops; `forward` picks binary spikes
 /// or their smooth counterpart.
-pub fn lif_reference(current: &Tensor, beta: &Tensor, threshold: &Tensor, rule: LifRule, forward: SpikeForward) -> Result<Tensor> {
+pub fn lif_reference(
+    current: &Tensor,
+    beta: &Tensor,
+    threshold: &Tensor,
+    rule: LifRule,
+    forward: SpikeForward,
+) -> Result<Tensor> {
     let (steps, batch, neurons) = current.dims3()?;
     let mut v = Tensor::zeros((batch, neurons), current.dtype(), current.device())?;
     let mut s = v.clone();
     let mut outputs = Vec::with_capacity(steps);
     for t in 0..steps {
-        let reset = if rule.detach_reset { s.detach() } else { s.clone() };
+        let reset = if rule.detach_reset {
+            s.detach()
+        } else {
+            s.clone()
+        };
         let before_reset = v.broadcast_mul(beta)?.add(&current.get(t)?)?;
         v = match rule.reset {
             Reset::Subtract => before_reset.sub(&reset.broadcast_mul(threshold)?)?,
@@ -43,7 +53,12 @@ struct Spike {
 }
 
 /// `f` applied to every element of a CPU tensor of a float dtype.
-fn map_float(storage: &CpuStorage, layout: &Layout, f32_map: impl Fn(&[f32]) -> Vec<f32>, f64_map: impl Fn(&[f64]) -> Vec<f64>) -> Result<(CpuStorage, Shape)> {
+fn map_float(
+    storage: &CpuStorage,
+    layout: &Layout,
+    f32_map: impl Fn(&[f32]) -> Vec<f32>,
+    f64_map: impl Fn(&[f64]) -> Vec<f64>,
+) -> Result<(CpuStorage, Shape)> {
     let out = match storage.dtype() {
         DType::F32 => CpuStorage::F32(f32_map(storage_slice(storage, layout, "spike input")?)),
         DType::F64 => CpuStorage::F64(f64_map(storage_slice(storage, layout, "spike input")?)),
@@ -69,11 +84,18 @@ impl CustomOp1 for Spike {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let (f, s) = (self.forward, &self.surrogate);
-        map_float(storage, layout, |x| apply_forward(f, s, x), |x| apply_forward(f, s, x))
+        map_float(
+            storage,
+            layout,
+            |x| apply_forward(f, s, x),
+            |x| apply_forward(f, s, x),
+        )
     }
 
     fn bwd(&self, x: &Tensor, _output: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let slope = x.apply_op1_no_bwd(&SurrogateSlope { surrogate: self.surrogate })?;
+        let slope = x.apply_op1_no_bwd(&SurrogateSlope {
+            surrogate: self.surrogate,
+        })?;
         Ok(Some(grad.mul(&slope)?))
     }
 }
@@ -90,6 +112,11 @@ impl CustomOp1 for SurrogateSlope {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let s = &self.surrogate;
-        map_float(storage, layout, |x| apply_derivative(s, x), |x| apply_derivative(s, x))
+        map_float(
+            storage,
+            layout,
+            |x| apply_derivative(s, x),
+            |x| apply_derivative(s, x),
+        )
     }
 }

@@ -4,9 +4,9 @@
 use candle_core::{DType, Device, Result, Tensor, Var};
 
 use super::*;
+use crate::layer_tests::{all_rules, flat, relative_error, uniform};
 use crate::lif::{LifOutput, LifRule, lif};
 use crate::surrogate::SpikeForward;
-use crate::layer_tests::{all_rules, flat, relative_error, uniform};
 
 /// Recurrent weights in `[−0.3, 0.3]` on a grid of 1/1024: sums of up to thousands of them are
 /// exact in f32, so the sparse gather of the kernel and the dense product of the reference
