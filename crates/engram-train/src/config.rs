@@ -93,6 +93,16 @@ pub struct ModelConfig {
 #[serde(deny_unknown_fields)]
 pub struct LayerConfig {
     pub size: usize,
+    /// The neuron: `lif`, `alif` (adaptive threshold) or `rlif` (recurrent, all-to-all).
+    #[serde(default)]
+    pub neuron: Neuron,
+    /// `alif` only: the decay of the threshold adaptation per step, `ρ = exp(−dt/τ_a)`
+    /// (default 0.98).
+    #[serde(default)]
+    pub rho: Option<f64>,
+    /// `alif` only: how far one unit of adaptation raises the threshold (default 0.1).
+    #[serde(default)]
+    pub kappa: Option<f64>,
     #[serde(default = "default_beta")]
     pub beta: f64,
     #[serde(default = "default_threshold")]
@@ -107,6 +117,19 @@ pub struct LayerConfig {
     pub learn_beta: bool,
     #[serde(default)]
     pub learn_threshold: bool,
+}
+
+/// Which fused layer a [`LayerConfig`] builds.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Neuron {
+    /// [`crate::lif`].
+    #[default]
+    Lif,
+    /// [`crate::alif`].
+    Alif,
+    /// [`crate::rlif`], with its recurrent weights trained alongside the projection.
+    Rlif,
 }
 
 fn default_beta() -> f64 {
@@ -284,6 +307,23 @@ impl TrainConfig {
                 .surrogate
                 .validate()
                 .map_err(|m| (field("surrogate"), m))?;
+            for (name, value) in [("rho", layer.rho), ("kappa", layer.kappa)] {
+                match value {
+                    Some(_) if layer.neuron != Neuron::Alif => {
+                        return fail(&field(name), "applies only to neuron = \"alif\"".into());
+                    }
+                    Some(v) if name == "rho" && !(0.0..=1.0).contains(&v) => {
+                        return fail(&field(name), format!("must lie in [0, 1], got {v}"));
+                    }
+                    Some(v) if !(v.is_finite() && v >= 0.0) => {
+                        return fail(
+                            &field(name),
+                            format!("must be a non-negative number, got {v}"),
+                        );
+                    }
+                    _ => {}
+                }
+            }
         }
         self.encoder
             .validate()

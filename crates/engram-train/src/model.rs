@@ -1,5 +1,6 @@
-//! A feed-forward spiking network: a stack of dense projections, each into a LIF layer, run for
-//! `T` steps ([`crate::lif`] for the neuron, [`crate::event_linear`] for spike inputs).
+//! A spiking network: a stack of dense projections, each into a layer of LIF, adaptive LIF or
+//! recurrent LIF neurons, run for `T` steps ([`crate::lif`], [`crate::alif`], [`crate::rlif`] for
+//! the neurons, [`crate::event_linear`] for spike inputs).
 //!
 //! ```text
 //! I^k_t = x^{k−1}_t · W^k + b^k      (W^k is [inputs, size], row = presynaptic)
@@ -12,17 +13,20 @@
 //! start as PyTorch's `nn.Linear`: uniform in `±1/√inputs`, so an snnTorch network of the same
 //! shape starts from the same distribution.
 //!
-//! Parameters are named `layers.<k>.{weight, bias, beta, threshold}`; `β` and `θ` are trained only
+//! Parameters are named `layers.<k>.{weight, bias, beta, threshold}`, plus `rho`, `kappa` (ALIF,
+//! fixed) or `w_rec` (RLIF, trained, initialised like the projection with fan-in `N`); `β` and `θ` are trained only
 //! where the layer config says so, and `β` is clamped to `[0, 1]` in the forward pass.
 
 use candle_core::{DType, Device, Result, Tensor, Var, bail};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use crate::config::{LayerConfig, ModelConfig};
+use crate::alif::alif;
+use crate::config::{LayerConfig, ModelConfig, Neuron};
 use crate::encode::stream_seed;
 use crate::event_linear::event_linear;
 use crate::lif::{LifOutput, LifRule, lif};
+use crate::rlif::rlif;
 
 /// The network's input for one batch.
 pub enum Input {
@@ -39,8 +43,23 @@ pub struct SpikingLayer {
     pub beta: Var,
     pub threshold: Var,
     pub rule: LifRule,
+    dynamics: Dynamics,
     learn_beta: bool,
     learn_threshold: bool,
+}
+
+/// What a layer's neurons add to LIF, with the parameters that brings.
+enum Dynamics {
+    Lif,
+    /// Threshold adaptation ([`crate::alif`]): decay `ρ` and strength `κ`, both `[N]`, fixed.
+    Adaptive {
+        rho: Var,
+        kappa: Var,
+    },
+    /// All-to-all recurrence ([`crate::rlif`]): weights `[N, N]`, row = presynaptic, trained.
+    Recurrent {
+        w_rec: Var,
+    },
 }
 
 /// The network and its step count.
@@ -48,6 +67,10 @@ pub struct SpikingNet {
     pub steps: usize,
     pub layers: Vec<SpikingLayer>,
 }
+
+/// ALIF defaults: adaptation decaying with τ_a ≈ 50 steps, each spike raising θ by 0.1.
+const DEFAULT_RHO: f64 = 0.98;
+const DEFAULT_KAPPA: f64 = 0.1;
 
 /// The stream of the base seed that draws initial weights.
 const INIT_STREAM: u64 = 0x1417;
@@ -92,6 +115,16 @@ impl SpikingNet {
             ] {
                 all.push((format!("layers.{k}.{name}"), var.clone()));
             }
+            match &layer.dynamics {
+                Dynamics::Lif => {}
+                Dynamics::Adaptive { rho, kappa } => {
+                    all.push((format!("layers.{k}.rho"), rho.clone()));
+                    all.push((format!("layers.{k}.kappa"), kappa.clone()));
+                }
+                Dynamics::Recurrent { w_rec } => {
+                    all.push((format!("layers.{k}.w_rec"), w_rec.clone()))
+                }
+            }
         }
         all
     }
@@ -105,6 +138,7 @@ impl SpikingNet {
                 match name.rsplit('.').next() {
                     Some("beta") => layer.learn_beta,
                     Some("threshold") => layer.learn_threshold,
+                    Some("rho" | "kappa") => false,
                     _ => true,
                 }
             })
@@ -177,7 +211,31 @@ impl SpikingLayer {
         let weight =
             Tensor::from_vec(uniform(fan_in * config.size), (fan_in, config.size), device)?;
         let bias = Tensor::from_vec(uniform(config.size), config.size, device)?;
+        let full = |value: f64| {
+            Tensor::full(value as f32, config.size, device).and_then(|t| Var::from_tensor(&t))
+        };
+        let dynamics = match config.neuron {
+            Neuron::Lif => Dynamics::Lif,
+            Neuron::Alif => Dynamics::Adaptive {
+                rho: full(config.rho.unwrap_or(DEFAULT_RHO))?,
+                kappa: full(config.kappa.unwrap_or(DEFAULT_KAPPA))?,
+            },
+            Neuron::Rlif => {
+                let recurrent_bound = 1.0 / (config.size as f64).sqrt();
+                let w: Vec<f32> = (0..config.size * config.size)
+                    .map(|_| rng.random_range(-recurrent_bound..recurrent_bound) as f32)
+                    .collect();
+                Dynamics::Recurrent {
+                    w_rec: Var::from_tensor(&Tensor::from_vec(
+                        w,
+                        (config.size, config.size),
+                        device,
+                    )?)?,
+                }
+            }
+        };
         Ok(SpikingLayer {
+            dynamics,
             weight: Var::from_tensor(&weight)?,
             bias: Var::from_tensor(&bias)?,
             beta: Var::from_tensor(&Tensor::full(config.beta as f32, config.size, device)?)?,
@@ -212,7 +270,20 @@ impl SpikingLayer {
         } else {
             self.threshold.as_tensor().detach()
         };
-        lif(current, &beta, &threshold, self.rule)
+        match &self.dynamics {
+            Dynamics::Lif => lif(current, &beta, &threshold, self.rule),
+            Dynamics::Adaptive { rho, kappa } => alif(
+                current,
+                &beta,
+                &threshold,
+                &rho.as_tensor().detach(),
+                &kappa.as_tensor().detach(),
+                self.rule,
+            ),
+            Dynamics::Recurrent { w_rec } => {
+                rlif(current, w_rec.as_tensor(), &beta, &threshold, self.rule)
+            }
+        }
     }
 }
 
@@ -224,6 +295,9 @@ mod tests {
     fn config(sizes: &[usize]) -> ModelConfig {
         let layer = |size| LayerConfig {
             size,
+            neuron: Neuron::Lif,
+            rho: None,
+            kappa: None,
             beta: 0.9,
             threshold: 1.0,
             reset: Default::default(),

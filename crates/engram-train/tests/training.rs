@@ -115,6 +115,38 @@ fn a_small_network_learns_the_patterns() -> Result<()> {
 }
 
 #[test]
+fn adaptive_and_recurrent_layers_train_too() -> Result<()> {
+    let (train_split, test_split) = (patterns(320, 1), patterns(100, 2));
+    let text = config_text(
+        4,
+        r#"{ size = 24, neuron = "alif", rho = 0.95, kappa = 0.05 }, { size = 24, neuron = "rlif" },"#,
+    );
+    let mut trainer = Trainer::new(
+        config::parse(&text, Path::new("t.toml")).expect("valid"),
+        SIDE * SIDE,
+    )?;
+    let names: Vec<String> = trainer
+        .net
+        .trainable()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert!(
+        names.contains(&"layers.1.w_rec".to_string())
+            && !names.contains(&"layers.0.rho".to_string()),
+        "{names:?}"
+    );
+    let accuracy = train(&mut trainer, &train_split, &test_split)?;
+    assert!(accuracy >= 0.9, "test accuracy {accuracy} after 4 epochs");
+    let (_, field, _) = config_error(&config_text(1, "{ size = 8, kappa = 0.2 },"));
+    assert_eq!(
+        field, "model.layers[0].kappa",
+        "kappa on a LIF layer is refused"
+    );
+    Ok(())
+}
+
+#[test]
 fn a_resumed_run_continues_exactly_as_the_uninterrupted_one() -> Result<()> {
     let (train_split, test_split) = (patterns(96, 1), patterns(40, 2));
     let mut straight = Trainer::new(config(2), SIDE * SIDE)?;
