@@ -27,15 +27,6 @@ pub use crate::lif::kernel::Dims;
 use crate::lif::{LifOutput, LifRule, Reset};
 use crate::surrogate::heaviside;
 
-/// Where step `t`, batch row `b` of a `[T, B, N]` tensor begins.
-fn at(dims: Dims, t: usize, b: usize) -> usize {
-    (t * dims.batch + b) * dims.neurons
-}
-
-fn len(dims: Dims) -> usize {
-    dims.steps * dims.batch * dims.neurons
-}
-
 /// Per-neuron parameters, each of length `N`.
 #[derive(Clone, Copy)]
 pub struct Params<'a, F> {
@@ -110,14 +101,14 @@ impl<F: Real> State<F> {
 
 /// The layer's output (spikes or membrane, per `rule.output`) for input `current` `[T, B, N]`.
 pub fn forward<F: Real>(rule: &LifRule, dims: Dims, current: &[F], p: Params<F>) -> Vec<F> {
-    assert_eq!(current.len(), len(dims), "current is not [T, B, N]");
+    assert_eq!(current.len(), dims.len(), "current is not [T, B, N]");
     let n = dims.neurons;
-    let mut out = vec![F::zero(); len(dims)];
+    let mut out = vec![F::zero(); dims.len()];
     let writer = DisjointWriter::new(&mut out);
     (0..dims.batch).into_par_iter().for_each(|b| {
         let mut state = State::new(n);
         for t in 0..dims.steps {
-            let start = at(dims, t, b);
+            let start = dims.at(t, b);
             state.step(rule.reset, p, &current[start..start + n]);
             // SAFETY: step t of batch row b is written by this task alone.
             let row = unsafe { writer.run(start, n) };
@@ -138,13 +129,13 @@ pub fn backward<F: Real>(
     p: Params<F>,
     grad_out: &[F],
 ) -> Grads<F> {
-    assert_eq!(current.len(), len(dims), "current is not [T, B, N]");
+    assert_eq!(current.len(), dims.len(), "current is not [T, B, N]");
     assert_eq!(
         grad_out.len(),
-        len(dims),
+        dims.len(),
         "the output gradient is not [T, B, N]"
     );
-    let mut grad_current = vec![F::zero(); len(dims)];
+    let mut grad_current = vec![F::zero(); dims.len()];
     let writer = DisjointWriter::new(&mut grad_current);
     let per_row: Vec<Vec<F>> = (0..dims.batch)
         .into_par_iter()
@@ -176,7 +167,7 @@ fn backward_row<F: Real>(
     let (mut v_trace, mut a_trace) = (vec![zero; dims.steps * n], vec![zero; dims.steps * n]);
     let mut state = State::new(n);
     for t in 0..dims.steps {
-        let start = at(dims, t, b);
+        let start = dims.at(t, b);
         state.step(rule.reset, p, &current[start..start + n]);
         v_trace[t * n..(t + 1) * n].copy_from_slice(&state.v);
         a_trace[t * n..(t + 1) * n].copy_from_slice(&state.a);
@@ -202,12 +193,12 @@ fn backward_row<F: Real>(
             dist[j] = v_t[j] - threshold(a_t[j], j);
         }
         rule.surrogate.derivative_into(&dist, &mut slope);
-        let start = at(dims, t, b);
+        let start = dims.at(t, b);
         let g = &grad_out[start..start + n];
         // SAFETY: step t of batch row b is written by this task alone.
         let g_current = unsafe { writer.run(start, n) };
         let next_current = (t + 1 < dims.steps).then(|| {
-            let next = at(dims, t + 1, b);
+            let next = dims.at(t + 1, b);
             &current[next..next + n]
         });
         for j in 0..n {

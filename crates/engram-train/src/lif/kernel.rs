@@ -34,11 +34,11 @@ pub struct Dims {
 
 impl Dims {
     /// Where step `t`, batch row `b` begins.
-    fn at(&self, t: usize, b: usize) -> usize {
+    pub(crate) fn at(&self, t: usize, b: usize) -> usize {
         (t * self.batch + b) * self.neurons
     }
 
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.steps * self.batch * self.neurons
     }
 }
@@ -131,7 +131,8 @@ pub fn backward<F: Real>(
     }
 }
 
-fn add_into<F: Real>(sum: &mut [F], part: &[F]) {
+/// `sum += part`, elementwise.
+pub(crate) fn add_into<F: Real>(sum: &mut [F], part: &[F]) {
     sum.iter_mut().zip(part).for_each(|(s, &x)| *s = *s + x);
 }
 

@@ -33,20 +33,12 @@ use rayon::prelude::*;
 
 use crate::cpu::{DisjointWriter, Real};
 pub use crate::lif::kernel::Dims;
+use crate::lif::kernel::add_into;
 use crate::lif::{LifOutput, LifRule, Reset};
 use crate::surrogate::heaviside;
 
 /// Batch rows per block of the backward pass (one `gemm` of `BLOCK` rows per step).
 pub const BLOCK: usize = 16;
-
-/// Where step `t`, batch row `b` of a `[T, B, N]` tensor begins.
-fn at(dims: Dims, t: usize, b: usize) -> usize {
-    (t * dims.batch + b) * dims.neurons
-}
-
-fn len(dims: Dims) -> usize {
-    dims.steps * dims.batch * dims.neurons
-}
 
 /// The recurrent weights `W` `[N, N]` (row = presynaptic) and the per-neuron parameters `[N]`.
 #[derive(Clone, Copy)]
@@ -114,12 +106,12 @@ impl<F: Real> Row<F> {
 pub fn forward<F: Real>(rule: &LifRule, dims: Dims, current: &[F], p: Params<F>) -> Vec<F> {
     check(dims, current, p);
     let n = dims.neurons;
-    let mut out = vec![F::zero(); len(dims)];
+    let mut out = vec![F::zero(); dims.len()];
     let writer = DisjointWriter::new(&mut out);
     (0..dims.batch).into_par_iter().for_each(|b| {
         let mut row = Row::new(n);
         for t in 0..dims.steps {
-            let start = at(dims, t, b);
+            let start = dims.at(t, b);
             row.step(rule.reset, p, &current[start..start + n]);
             // SAFETY: step t of batch row b is written by this task alone.
             let out = unsafe { writer.run(start, n) };
@@ -134,7 +126,7 @@ pub fn forward<F: Real>(rule: &LifRule, dims: Dims, current: &[F], p: Params<F>)
 
 fn check<F>(dims: Dims, current: &[F], p: Params<F>) {
     let n = dims.neurons;
-    assert_eq!(current.len(), len(dims), "current is not [T, B, N]");
+    assert_eq!(current.len(), dims.len(), "current is not [T, B, N]");
     assert_eq!(
         p.weights.len(),
         n * n,
@@ -157,12 +149,12 @@ pub fn backward<F: Real>(
     check(dims, current, p);
     assert_eq!(
         grad_out.len(),
-        len(dims),
+        dims.len(),
         "the output gradient is not [T, B, N]"
     );
     let n = dims.neurons;
-    let mut grad_current = vec![F::zero(); len(dims)];
-    let mut spikes = vec![0u8; len(dims)];
+    let mut grad_current = vec![F::zero(); dims.len()];
+    let mut spikes = vec![0u8; dims.len()];
     let current_writer = DisjointWriter::new(&mut grad_current);
     let spike_writer = DisjointWriter::new(&mut spikes);
     let blocks: Vec<Range<usize>> = (0..dims.batch)
@@ -198,9 +190,6 @@ pub fn backward<F: Real>(
     }
 }
 
-fn add_into<F: Real>(sum: &mut [F], part: &[F]) {
-    sum.iter_mut().zip(part).for_each(|(s, &x)| *s += x);
-}
 
 /// `∂L/∂W = Σ_t s_{t−1}ᵀ·du_t`, with `du_t = ∂L/∂I_t`: row `i` sums the `du_t` rows of the
 /// steps after neuron `i` spiked, in `(t, b)` order.
@@ -294,7 +283,7 @@ fn backward_block<F: Real>(
     for (r, b) in rows.clone().enumerate() {
         let mut row = Row::new(n);
         for t in 0..dims.steps {
-            let start = at(dims, t, b);
+            let start = dims.at(t, b);
             row.step(rule.reset, p, &current[start..start + n]);
             let local = (t * m + r) * n;
             v_trace[local..local + n].copy_from_slice(&row.v);
@@ -332,7 +321,7 @@ fn backward_block<F: Real>(
         }
         rule.surrogate.derivative_into(&dist, &mut slope);
         // Rows rows.start.. of step t are contiguous in [T, B, N].
-        let start = at(dims, t, rows.start);
+        let start = dims.at(t, rows.start);
         let g = &grad_out[start..start + m * n];
         // SAFETY: step t of the block's batch rows is written by this task alone.
         let g_current = unsafe { current_writer.run(start, m * n) };
