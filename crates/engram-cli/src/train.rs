@@ -103,17 +103,12 @@ fn features(data: &Dataset) -> usize {
     data.train.rows * data.train.cols
 }
 
-/// Writes `text` to `path` through a temporary file in the same directory.
+/// Writes `text` to `path` atomically (see [`checkpoint::write_atomically`]).
 fn write_atomically(path: &Path, text: &str) -> Result<(), TrainError> {
-    let io = |source| TrainError::Output {
+    checkpoint::write_atomically(path, text.as_bytes()).map_err(|source| TrainError::Output {
         path: path.into(),
         source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(io)?;
-    file.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    })
 }
 
 pub struct TrainArgs {
