@@ -154,11 +154,7 @@ fn run_training(args: TrainArgs) -> Result<(), TrainError> {
         );
     }
     while trainer.epochs_done < epochs {
-        let samples = trainer
-            .config
-            .data
-            .train_limit
-            .map_or(data.train.count, |l| l.min(data.train.count));
+        let samples = trainer.config.data.train_samples(data.train.count);
         let bar = if args.quiet {
             ProgressBar::hidden()
         } else {
@@ -249,11 +245,7 @@ pub fn eval(checkpoint_path: &Path, data_dir: Option<PathBuf>, threads: Option<u
         let trainer = saved.into_trainer(config, features(&data))?;
         let (wall, cpu) = (Instant::now(), cpu_seconds());
         let (loss, accuracy) = trainer.evaluate(&data.test)?;
-        let samples = trainer
-            .config
-            .data
-            .test_limit
-            .map_or(data.test.count, |l| l.min(data.test.count));
+        let samples = trainer.config.data.test_samples(data.test.count);
         let result = serde_json::json!({
             "checkpoint": checkpoint_path.display().to_string(),
             "epochs_trained": trainer.epochs_done,

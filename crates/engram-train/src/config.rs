@@ -72,6 +72,18 @@ pub struct DataConfig {
     pub test_limit: Option<usize>,
 }
 
+impl DataConfig {
+    /// How many of a training split's `available` samples a run uses (`train_limit`).
+    pub fn train_samples(&self, available: usize) -> usize {
+        self.train_limit.map_or(available, |l| l.min(available))
+    }
+
+    /// How many of a test split's `available` samples evaluation uses (`test_limit`).
+    pub fn test_samples(&self, available: usize) -> usize {
+        self.test_limit.map_or(available, |l| l.min(available))
+    }
+}
+
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum DatasetKind {

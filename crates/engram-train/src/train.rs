@@ -183,11 +183,7 @@ impl Trainer {
         test: &Split,
         on_batch: &mut dyn FnMut(&BatchReport),
     ) -> Result<EpochMetrics> {
-        let samples = self
-            .config
-            .data
-            .train_limit
-            .map_or(train.count, |l| l.min(train.count));
+        let samples = self.config.data.train_samples(train.count);
         let epoch = self.epochs_done;
         let stream = stream_seed(self.config.seed, EPOCH_STREAMS + epoch as u64);
         let mut order: Vec<usize> = (0..samples).collect();
@@ -231,11 +227,7 @@ impl Trainer {
 
     /// Mean loss and accuracy on the test split (its first `data.test_limit` samples).
     pub fn evaluate(&self, test: &Split) -> Result<(f64, f64)> {
-        let samples = self
-            .config
-            .data
-            .test_limit
-            .map_or(test.count, |l| l.min(test.count));
+        let samples = self.config.data.test_samples(test.count);
         let stream = stream_seed(self.config.seed, TEST_STREAM);
         let (mut loss_sum, mut correct) = (0.0, 0usize);
         let indices: Vec<usize> = (0..samples).collect();
