@@ -105,44 +105,39 @@ impl SpikingNet {
 
     /// Every parameter with its name, trained or not (what a checkpoint stores).
     pub fn named_parameters(&self) -> Vec<(String, Var)> {
-        let mut all = Vec::new();
-        for (k, layer) in self.layers.iter().enumerate() {
-            for (name, var) in [
-                ("weight", &layer.weight),
-                ("bias", &layer.bias),
-                ("beta", &layer.beta),
-                ("threshold", &layer.threshold),
-            ] {
-                all.push((format!("layers.{k}.{name}"), var.clone()));
-            }
-            match &layer.dynamics {
-                Dynamics::Lif => {}
-                Dynamics::Adaptive { rho, kappa } => {
-                    all.push((format!("layers.{k}.rho"), rho.clone()));
-                    all.push((format!("layers.{k}.kappa"), kappa.clone()));
-                }
-                Dynamics::Recurrent { w_rec } => {
-                    all.push((format!("layers.{k}.w_rec"), w_rec.clone()))
-                }
-            }
-        }
-        all
+        self.parameters()
+            .map(|(name, var, _)| (name, var))
+            .collect()
     }
 
     /// The parameters the optimizer updates.
     pub fn trainable(&self) -> Vec<(String, Var)> {
-        self.named_parameters()
-            .into_iter()
-            .filter(|(name, _)| {
-                let layer = &self.layers[layer_index(name)];
-                match name.rsplit('.').next() {
-                    Some("beta") => layer.learn_beta,
-                    Some("threshold") => layer.learn_threshold,
-                    Some("rho" | "kappa") => false,
-                    _ => true,
-                }
-            })
+        self.parameters()
+            .filter(|(_, _, trained)| *trained)
+            .map(|(name, var, _)| (name, var))
             .collect()
+    }
+
+    /// `(name, parameter, whether it is trained)` for every parameter, layer by layer.
+    fn parameters(&self) -> impl Iterator<Item = (String, Var, bool)> + '_ {
+        self.layers.iter().enumerate().flat_map(|(k, layer)| {
+            let mut own = vec![
+                ("weight", &layer.weight, true),
+                ("bias", &layer.bias, true),
+                ("beta", &layer.beta, layer.learn_beta),
+                ("threshold", &layer.threshold, layer.learn_threshold),
+            ];
+            match &layer.dynamics {
+                Dynamics::Lif => {}
+                Dynamics::Adaptive { rho, kappa } => {
+                    own.extend([("rho", rho, false), ("kappa", kappa, false)])
+                }
+                Dynamics::Recurrent { w_rec } => own.push(("w_rec", w_rec, true)),
+            }
+            own.into_iter().map(move |(name, var, trained)| {
+                (format!("layers.{k}.{name}"), var.clone(), trained)
+            })
+        })
     }
 
     /// The last layer's output `[T, B, C]` for one batch.
@@ -185,13 +180,6 @@ impl SpikingNet {
         }
         Ok(())
     }
-}
-
-fn layer_index(name: &str) -> usize {
-    name.split('.')
-        .nth(1)
-        .and_then(|k| k.parse().ok())
-        .expect("parameter names are layers.<k>.<name>")
 }
 
 impl SpikingLayer {
