@@ -1,0 +1,337 @@
+//! Cross-module checks: the parallel form against the recurrent one, the fused ops against
+//! the op-by-op reference and finite differences, training, and checkpoint round trips.
+
+use candle_core::{Device, Tensor, Var};
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+use crate::config::{BdhConfig, DataConfig, RecipeConfig, TrainConfig, VOCAB};
+use crate::model::{self, Kernels, Lowered, Params};
+use crate::recurrent::Recurrent;
+use crate::{checkpoint, fused};
+
+fn rng(seed: u64) -> Xoshiro256PlusPlus {
+    Xoshiro256PlusPlus::seed_from_u64(seed)
+}
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
+fn random_tokens(count: usize, seed: u64) -> Vec<u32> {
+    let mut r = rng(seed);
+    (0..count)
+        .map(|_| r.random_range(0..VOCAB as u32))
+        .collect()
+}
+
+#[test]
+fn allocated_parameters_match_the_count_from_shapes() {
+    let c = BdhConfig::small();
+    let p = Params::init(&c, &mut rng(0), model::INIT_STD).unwrap();
+    assert_eq!(p.count(), c.parameter_count());
+    assert_eq!(p.count(), 851_968);
+}
+
+#[test]
+fn parallel_and_recurrent_forms_give_the_same_logits() {
+    let config = BdhConfig::small();
+    // Larger than the init's 0.02, so that the logits are of order one and above.
+    let params = Params::init(&config, &mut rng(7), 0.1).unwrap();
+    let (batch, block) = (2, 64);
+    let low = Lowered::new(&config, block).unwrap();
+    let tokens = random_tokens(batch * block, 3);
+    let recurrent = Recurrent::new(&config, &params).unwrap();
+    let mut expected = Vec::new();
+    for row in tokens.chunks(block) {
+        let mut state = recurrent.state();
+        let mut logits = vec![0.0; VOCAB];
+        for &t in row {
+            recurrent.step(&mut state, t as u8, &mut logits);
+            expected.extend_from_slice(&logits);
+        }
+    }
+    let expected = Tensor::from_vec(expected, (batch * block, VOCAB), &Device::Cpu).unwrap();
+    let largest = expected
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(largest > 2.0, "logits too small to test: {largest}");
+    for kernels in [Kernels::Reference, Kernels::Fused] {
+        let logits = model::forward(&config, &params, &low, &tokens, batch, None, kernels).unwrap();
+        let diff = max_abs_diff(&logits, &expected);
+        eprintln!("{kernels:?}: max |Δlogit| = {diff} (largest |logit| {largest})");
+        assert!(diff <= 1e-4, "{kernels:?}: max |Δlogit| = {diff}");
+    }
+}
+
+#[test]
+fn fused_model_matches_the_reference_in_loss_and_gradients() {
+    let mut config = BdhConfig::small();
+    config.n_layer = 2;
+    let params = Params::init(&config, &mut rng(11), 0.05).unwrap();
+    let (batch, block) = (2, 32);
+    let low = Lowered::new(&config, block).unwrap();
+    let tokens = random_tokens(batch * block + 1, 5);
+    let run = |kernels| {
+        let logits = model::forward(
+            &config,
+            &params,
+            &low,
+            &tokens[..batch * block],
+            batch,
+            Some(&mut rng(9)),
+            kernels,
+        )
+        .unwrap();
+        let loss = model::loss(&logits, &tokens[1..]).unwrap();
+        let grads = loss.backward().unwrap();
+        let g: Vec<Tensor> = params
+            .named()
+            .iter()
+            .map(|(_, v)| grads.get(v).unwrap().clone())
+            .collect();
+        (loss.to_scalar::<f32>().unwrap(), g)
+    };
+    let (loss_r, grads_r) = run(Kernels::Reference);
+    let (loss_f, grads_f) = run(Kernels::Fused);
+    assert!((loss_r - loss_f).abs() <= 1e-6, "{loss_r} vs {loss_f}");
+    for ((name, _), (gr, gf)) in params.named().iter().zip(grads_r.iter().zip(&grads_f)) {
+        let scale = gr
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        let diff = max_abs_diff(gr, gf);
+        assert!(
+            scale > 0.0 && diff <= 1e-5 * scale.max(1.0),
+            "{name}: |Δ| = {diff}, max |g| = {scale}"
+        );
+    }
+}
+
+/// `Σ c ⊙ op(inputs)` and its gradient with respect to every input, by autograd and by
+/// central differences, agree.
+fn check_finite_differences(
+    inputs: &[Vec<f32>],
+    shape: (usize, usize, usize),
+    op: impl Fn(&[Tensor]) -> Tensor,
+) {
+    let weights = Tensor::randn(0f32, 1.0, shape, &Device::Cpu).unwrap();
+    let objective = |values: &[Vec<f32>]| -> f64 {
+        let ts: Vec<Tensor> = values
+            .iter()
+            .map(|v| Tensor::from_slice(v, shape, &Device::Cpu).unwrap())
+            .collect();
+        f64::from(
+            (op(&ts) * &weights)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap(),
+        )
+    };
+    let vars: Vec<Var> = inputs
+        .iter()
+        .map(|v| Var::from_slice(v, shape, &Device::Cpu).unwrap())
+        .collect();
+    let tensors: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+    let grads = (op(&tensors) * &weights)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let h = 1e-2f32;
+    for (k, var) in vars.iter().enumerate() {
+        let analytic = grads
+            .get(var)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        for i in (0..analytic.len()).step_by(7) {
+            let mut plus = inputs.to_vec();
+            plus[k][i] += h;
+            let mut minus = inputs.to_vec();
+            minus[k][i] -= h;
+            let numeric = (objective(&plus) - objective(&minus)) / (2.0 * f64::from(h));
+            assert!(
+                (numeric - f64::from(analytic[i])).abs() <= 2e-3 * (1.0 + numeric.abs()),
+                "input {k}, element {i}: finite difference {numeric}, backward {}",
+                analytic[i]
+            );
+        }
+    }
+}
+
+/// Values at least 0.1 away from zero, so that a ±h step does not cross a ReLU kink.
+fn away_from_zero(count: usize, seed: u64) -> Vec<f32> {
+    let mut r = rng(seed);
+    (0..count)
+        .map(|_| {
+            let m: f32 = r.random_range(0.1..2.0);
+            if r.random::<bool>() { m } else { -m }
+        })
+        .collect()
+}
+
+#[test]
+fn fused_rope_backward_matches_finite_differences() {
+    let (h, t, n) = (2, 12, 8);
+    let config = BdhConfig {
+        n_layer: 1,
+        n_embd: 8,
+        n_head: 2,
+        mult: 2,
+        dropout: 0.0,
+    };
+    assert_eq!(config.neurons_per_head(), n);
+    let low = Lowered::new(&config, 6).unwrap();
+    check_finite_differences(&[away_from_zero(h * t * n, 1)], (h, t, n), |x| {
+        let (relu, rotated) = fused::relu_rope(&x[0], &low.table).unwrap();
+        (relu + rotated.affine(3.0, 0.0).unwrap()).unwrap()
+    });
+}
+
+#[test]
+fn fused_gate_backward_matches_finite_differences() {
+    let shape = (2, 5, 8);
+    let count = 2 * 5 * 8;
+    let mut r = rng(4);
+    let mask: Vec<f32> = (0..count)
+        .map(|_| {
+            if r.random::<f64>() < 0.3 {
+                0.0
+            } else {
+                1.0 / 0.7
+            }
+        })
+        .collect();
+    let mask = Tensor::from_vec(mask, shape, &Device::Cpu).unwrap();
+    for m in [None, Some(&mask)] {
+        check_finite_differences(
+            &[away_from_zero(count, 2), away_from_zero(count, 3)],
+            shape,
+            |t| fused::gate(&t[0], &t[1], m).unwrap(),
+        );
+    }
+}
+
+fn tiny_run(dir: &std::path::Path, steps: u64) -> TrainConfig {
+    let corpus = dir.join("corpus.txt");
+    let text =
+        "To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer. "
+            .repeat(40);
+    std::fs::write(&corpus, text).unwrap();
+    TrainConfig {
+        model: BdhConfig {
+            n_layer: 2,
+            n_embd: 32,
+            n_head: 2,
+            mult: 4,
+            dropout: 0.1,
+        },
+        data: DataConfig {
+            corpus,
+            validation_fraction: 0.1,
+        },
+        train: RecipeConfig {
+            steps,
+            batch: 4,
+            block: 32,
+            lr: 3e-3,
+            weight_decay: 0.1,
+            seed: 5,
+            eval_every: 10,
+            eval_batches: 4,
+            final_eval_batches: 4,
+            checkpoint_every: 10,
+        },
+    }
+}
+
+#[test]
+fn training_lowers_the_validation_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_run(dir.path(), 30);
+    let corpus = crate::data::Corpus::load(&config.data.corpus, 0.1, 32).unwrap();
+    let mut trainer = crate::train::Trainer::new(config).unwrap();
+    let before = trainer.validation_loss(&corpus, 4).unwrap();
+    for _ in 0..30 {
+        trainer.step(&corpus).unwrap();
+    }
+    let after = trainer.validation_loss(&corpus, 4).unwrap();
+    assert!(
+        before > 5.0 && after < 3.0,
+        "validation loss {before} -> {after}"
+    );
+}
+
+#[test]
+fn a_resumed_run_continues_exactly_as_an_uninterrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_run(dir.path(), 4);
+    let corpus = crate::data::Corpus::load(&config.data.corpus, 0.1, 32).unwrap();
+    let mut straight = crate::train::Trainer::new(config.clone()).unwrap();
+    for _ in 0..4 {
+        straight.step(&corpus).unwrap();
+    }
+    let mut first = crate::train::Trainer::new(config.clone()).unwrap();
+    for _ in 0..2 {
+        first.step(&corpus).unwrap();
+    }
+    let path = dir.path().join("ck.safetensors");
+    checkpoint::save(&path, &first).unwrap();
+    let mut resumed = checkpoint::load(&path)
+        .unwrap()
+        .into_trainer(config, &path)
+        .unwrap();
+    assert_eq!(resumed.steps_done, 2);
+    for _ in 0..2 {
+        resumed.step(&corpus).unwrap();
+    }
+    for ((name, a), (_, b)) in straight.params.named().iter().zip(resumed.params.named()) {
+        assert_eq!(max_abs_diff(a.as_tensor(), b.as_tensor()), 0.0, "{name}");
+    }
+}
+
+#[test]
+fn a_corrupt_checkpoint_is_refused_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.safetensors");
+    std::fs::write(&path, b"not a safetensors file").unwrap();
+    let e = checkpoint::load(&path).err().unwrap().to_string();
+    assert!(
+        e.contains("bad.safetensors") && e.contains("not a valid BDH checkpoint"),
+        "{e}"
+    );
+    let config = tiny_run(dir.path(), 2);
+    let trainer = crate::train::Trainer::new(config).unwrap();
+    checkpoint::save(&path, &trainer).unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.truncate(bytes.len() - 100);
+    std::fs::write(&path, bytes).unwrap();
+    let e = checkpoint::load(&path).err().unwrap().to_string();
+    assert!(e.contains("not a valid BDH checkpoint"), "{e}");
+}
