@@ -48,6 +48,13 @@ pub fn event_linear(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor
 /// buffer (two row updates, plus the running sum shared by all long runs of the sample).
 const SHORT_RUN: u32 = 2;
 
+/// Layers with fewer outputs take every active step as its own event: a long run saves row
+/// updates of only a few elements there, less than finding the runs costs.
+const RUNS_FROM_OUTPUTS: usize = 64;
+
+/// Elements compared at once when scanning the input for changes.
+const SCAN_CHUNK: usize = 16;
+
 /// Input `input` holds `value` (non-zero) on steps `start..end` of one sample.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Run<F> {
@@ -73,38 +80,87 @@ pub struct Events<F> {
 }
 
 impl<F: Real> Events<F> {
-    /// The runs of `x`, `[steps, samples, width]`.
-    pub fn gather(x: &[F], steps: usize, width: usize) -> Self {
+    /// The runs of `x`, `[steps, samples, width]`, for a layer of `outputs` neurons: runs over
+    /// steps when the outputs are many, one run per active step when they are few.
+    pub fn gather(x: &[F], steps: usize, width: usize, outputs: usize) -> Self {
+        if outputs >= RUNS_FROM_OUTPUTS {
+            Self::gather_runs(x, steps, width)
+        } else {
+            Self::gather_steps(x, steps, width)
+        }
+    }
+
+    /// Every non-zero element as a run of one step. Every element is written and the cursor
+    /// advances only past non-zero ones: no branch on the (unpredictable) spike.
+    fn gather_steps(x: &[F], steps: usize, width: usize) -> Self {
+        let samples = x.len() / (steps * width).max(1);
+        let per_sample: Vec<Vec<Run<F>>> = (0..samples)
+            .into_par_iter()
+            .map(|b| {
+                let mut runs = Vec::with_capacity(steps * width);
+                let slots = runs.spare_capacity_mut();
+                let mut count = 0;
+                for t in 0..steps {
+                    let row = &x[(t * samples + b) * width..][..width];
+                    for (i, &value) in row.iter().enumerate() {
+                        slots[count].write(Run { input: i as u32, start: t as u32, end: t as u32 + 1, value });
+                        count += usize::from(value != F::zero());
+                    }
+                }
+                // SAFETY: the first `count` slots were written above.
+                unsafe { runs.set_len(count) };
+                runs
+            })
+            .collect();
+        Self::from_samples(steps, per_sample)
+    }
+
+    /// The maximal runs of one repeated non-zero value.
+    fn gather_runs(x: &[F], steps: usize, width: usize) -> Self {
         let samples = x.len() / (steps * width).max(1);
         let per_sample: Vec<Vec<Run<F>>> = (0..samples)
             .into_par_iter()
             .map_init(
-                || vec![(0u32, F::zero()); width],
-                |open, b| {
+                || (vec![F::zero(); width], vec![0u32; width]),
+                |(held, start), b| {
                     let mut runs = Vec::new();
                     for t in 0..steps {
                         let row = &x[(t * samples + b) * width..][..width];
                         // Most elements repeat the previous step's value (zero or the same
-                        // spike), so the branch is rarely taken and well predicted.
-                        for (i, (&value, (start, held))) in row.iter().zip(open.iter_mut()).enumerate() {
-                            if value != *held {
-                                if *held != F::zero() {
-                                    runs.push(Run { input: i as u32, start: *start, end: t as u32, value: *held });
+                        // spike): a branch-free compare over each chunk finds the few chunks
+                        // where something changed, and only those are read element by element.
+                        for (c, (values, held)) in row.chunks(SCAN_CHUNK).zip(held.chunks_mut(SCAN_CHUNK)).enumerate() {
+                            let changed = values.iter().zip(&*held).fold(false, |any, (v, h)| any | (v != h));
+                            if !changed {
+                                continue;
+                            }
+                            let first = c * SCAN_CHUNK;
+                            for (k, (&value, held)) in values.iter().zip(held.iter_mut()).enumerate() {
+                                if value != *held {
+                                    let i = first + k;
+                                    if *held != F::zero() {
+                                        runs.push(Run { input: i as u32, start: start[i], end: t as u32, value: *held });
+                                    }
+                                    (start[i], *held) = (t as u32, value);
                                 }
-                                (*start, *held) = (t as u32, value);
                             }
                         }
                     }
-                    for (i, (start, held)) in open.iter_mut().enumerate() {
+                    for (i, held) in held.iter_mut().enumerate() {
                         if *held != F::zero() {
-                            runs.push(Run { input: i as u32, start: *start, end: steps as u32, value: *held });
+                            runs.push(Run { input: i as u32, start: start[i], end: steps as u32, value: *held });
                         }
-                        (*start, *held) = (0, F::zero());
+                        *held = F::zero();
                     }
                     runs
                 },
             )
             .collect();
+        Self::from_samples(steps, per_sample)
+    }
+
+    fn from_samples(steps: usize, per_sample: Vec<Vec<Run<F>>>) -> Self {
+        let samples = per_sample.len();
         let mut offsets = Vec::with_capacity(samples + 1);
         offsets.push(0);
         for runs in &per_sample {
@@ -246,14 +302,14 @@ impl EventLinear {
     }
 
     /// The forward pass's events of `x`, or (if there are none of this dtype) gathered anew.
-    fn events_of<F: Real>(&self, x: &[F], steps: usize, inputs: usize) -> Events<F> {
+    fn events_of<F: Real>(&self, x: &[F], steps: usize, inputs: usize, outputs: usize) -> Events<F> {
         let kept = self
             .kept
             .lock()
             .expect("no panic while holding the lock")
             .take();
         kept.and_then(|k| k.downcast::<Events<F>>().ok())
-            .map_or_else(|| Events::gather(x, steps, inputs), |events| *events)
+            .map_or_else(|| Events::gather(x, steps, inputs, outputs), |events| *events)
     }
 }
 
@@ -285,7 +341,7 @@ fn forward_typed<F: Real>(
 ) -> Result<(CpuStorage, Shape)> {
     let (steps, inputs, outputs) = extents(x.1.shape(), weight.1.shape(), bias.1.shape())?;
     let x_elements = storage_slice::<F>(x.0, x.1, "event_linear input")?;
-    let events = Events::gather(x_elements, steps, inputs);
+    let events = Events::gather(x_elements, steps, inputs, outputs);
     let y = forward(
         &events,
         storage_slice(weight.0, weight.1, "event_linear weight")?,
@@ -306,7 +362,7 @@ fn weight_grads_typed<F: Real>(
     let (inputs, outputs) = weight.dims2()?;
     let steps = steps_of(x.shape());
     let (d_weight, d_bias) = with_slice::<F, _>(x, "event_linear input", |x| {
-        let events = op.events_of(x, steps, inputs);
+        let events = op.events_of(x, steps, inputs, outputs);
         with_slice(grad, "event_linear output gradient", |g| {
             Ok(weight_grads(&events, inputs, g, outputs))
         })
@@ -463,12 +519,18 @@ mod tests {
 
     #[test]
     fn matches_the_dense_product_forward_and_backward() -> Result<()> {
-        for (dtype, tolerance) in [(DType::F32, 1e-5), (DType::F64, 1e-13)] {
+        // 200 outputs take the runs, 10 the per-step events.
+        for (dtype, tolerance, outputs) in [
+            (DType::F32, 1e-5, 200),
+            (DType::F64, 1e-13, 200),
+            (DType::F32, 1e-5, 10),
+            (DType::F64, 1e-13, 10),
+        ] {
             let x = sparse_input([5, 30, 300], 0.13, 1, dtype)?;
             let (w, b, r) = (
-                dense(&[300, 200], 2, dtype)?,
-                dense(&[200], 3, dtype)?,
-                dense(&[5, 30, 200], 4, dtype)?,
+                dense(&[300, outputs], 2, dtype)?,
+                dense(&[outputs], 3, dtype)?,
+                dense(&[5, 30, outputs], 4, dtype)?,
             );
             let fast = run(event_linear, &x, &w, &b, &r)?;
             let reference = run(
@@ -486,7 +548,7 @@ mod tests {
                 let error = max_relative(f, d)?;
                 assert!(
                     error <= tolerance,
-                    "{dtype:?} {name}: relative difference {error:e}"
+                    "{dtype:?} {outputs} outputs, {name}: relative difference {error:e}"
                 );
             }
         }
@@ -498,8 +560,8 @@ mod tests {
         for (dtype, tolerance) in [(DType::F32, 1e-5), (DType::F64, 1e-13)] {
             let x = rate_coded_input([25, 12, 200], 11, dtype)?;
             let long_runs = match dtype {
-                DType::F32 => Events::gather(&x.flatten_all()?.to_vec1::<f32>()?, 25, 200).long_runs(),
-                _ => Events::gather(&x.flatten_all()?.to_vec1::<f64>()?, 25, 200).long_runs(),
+                DType::F32 => Events::gather(&x.flatten_all()?.to_vec1::<f32>()?, 25, 200, 150).long_runs(),
+                _ => Events::gather(&x.flatten_all()?.to_vec1::<f64>()?, 25, 200, 150).long_runs(),
             };
             assert!(long_runs > 500, "{dtype:?}: only {long_runs} long runs");
             let (w, b, r) = (
@@ -533,7 +595,7 @@ mod tests {
     fn runs_are_the_spans_of_one_repeated_value() {
         // One sample, two inputs, five steps: input 0 is 1,1,0,1,1; input 1 is 2,2,2,3,0.
         let x = [1.0f32, 2.0, 1.0, 2.0, 0.0, 2.0, 1.0, 3.0, 1.0, 0.0];
-        let events = Events::gather(&x, 5, 2);
+        let events = Events::gather(&x, 5, 2, RUNS_FROM_OUTPUTS);
         let runs = |input, start, end, value| Run { input, start, end, value };
         assert_eq!(
             events.sample(0),
