@@ -91,21 +91,39 @@ impl Params {
         self.named().iter().map(|(_, v)| v.elem_count()).sum()
     }
 
-    /// Overwrites every parameter with the tensor of the same name in `tensors`, checking
-    /// that all five are there with the shapes `config` gives.
+    /// The parameters held by `tensors` (by name), checking that all five are there, f32,
+    /// with the shapes `config` gives.
+    pub fn from_tensors(config: &BdhConfig, tensors: &[(String, Tensor)]) -> Result<Self> {
+        let [embed, encoder, encoder_v, decoder, lm_head] =
+            config.parameter_shapes().map(|(name, shape)| {
+                let Some((_, t)) = tensors.iter().find(|(n, _)| n == name) else {
+                    candle_core::bail!("parameter {name} is missing")
+                };
+                if t.dims() != shape.as_slice() || t.dtype() != DType::F32 {
+                    candle_core::bail!(
+                        "parameter {name} is {:?} {:?}, expected F32 {shape:?}",
+                        t.dtype(),
+                        t.dims()
+                    )
+                }
+                Var::from_tensor(t)
+            });
+        Ok(Params {
+            embed: embed?,
+            encoder: encoder?,
+            encoder_v: encoder_v?,
+            decoder: decoder?,
+            lm_head: lm_head?,
+        })
+    }
+
+    /// Overwrites every parameter with the tensor of the same name in `tensors` (checked as
+    /// [`Params::from_tensors`] does), keeping the variables (and so an optimizer's hold on
+    /// them).
     pub fn load(&self, config: &BdhConfig, tensors: &[(String, Tensor)]) -> Result<()> {
-        for ((name, var), (_, shape)) in self.named().iter().zip(config.parameter_shapes()) {
-            let Some((_, t)) = tensors.iter().find(|(n, _)| n == name) else {
-                candle_core::bail!("parameter {name} is missing")
-            };
-            if t.dims() != shape.as_slice() || t.dtype() != DType::F32 {
-                candle_core::bail!(
-                    "parameter {name} is {:?} {:?}, expected F32 {shape:?}",
-                    t.dtype(),
-                    t.dims()
-                )
-            }
-            var.set(t)?;
+        let loaded = Params::from_tensors(config, tensors)?;
+        for ((_, var), (_, new)) in self.named().iter().zip(loaded.named()) {
+            var.set(new.as_tensor())?;
         }
         Ok(())
     }

@@ -16,7 +16,8 @@
 //! rotated activity is zero are neither read nor written, and decoder rows of inactive `g` are
 //! skipped (ReLU makes both sparse).
 
-use rand::{Rng, RngExt};
+use rand::{Rng, RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::config::{BdhConfig, VOCAB};
 use crate::model::{LN_EPS, Params};
@@ -172,14 +173,10 @@ impl Recurrent {
     }
 
     /// Feeds `prompt` (at least one byte), then samples `count` bytes one at a time from the
-    /// `top_k` most likely (softmax at temperature 1 over them); returns the sampled bytes.
-    pub fn generate(
-        &self,
-        prompt: &[u8],
-        count: usize,
-        top_k: usize,
-        rng: &mut impl Rng,
-    ) -> Vec<u8> {
+    /// `top_k` most likely (softmax at temperature 1 over them), drawing from a generator
+    /// seeded with `seed`; returns the sampled bytes.
+    pub fn generate(&self, prompt: &[u8], count: usize, top_k: usize, seed: u64) -> Vec<u8> {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let mut state = self.state();
         let mut logits = vec![0.0; VOCAB];
         for &b in prompt {
@@ -187,7 +184,7 @@ impl Recurrent {
         }
         let mut out = Vec::with_capacity(count);
         for _ in 0..count {
-            let next = sample_top_k(&logits, top_k, rng);
+            let next = sample_top_k(&logits, top_k, &mut rng);
             out.push(next);
             self.step(&mut state, next, &mut logits);
         }

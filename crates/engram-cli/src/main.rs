@@ -10,6 +10,7 @@ use engram::units::{self, Dim};
 use engram::{EngramError, engine, output, spec};
 use indicatif::{ProgressBar, ProgressStyle};
 
+mod bdh;
 mod train;
 
 #[derive(Parser)]
@@ -58,6 +59,11 @@ enum Command {
         /// Print no summary.
         #[arg(long)]
         quiet: bool,
+    },
+    /// The Dragon Hatchling (BDH) byte-level language model: train, generate.
+    Bdh {
+        #[command(subcommand)]
+        command: bdh::BdhCommand,
     },
     /// Print the phases of a simulation step, in order.
     Schedule,
@@ -123,6 +129,7 @@ fn main() -> ExitCode {
     let model_path = match &cli.command {
         Command::Run { model, .. } | Command::Check { model } => Some(model.clone()),
         Command::Htm { config, out, quiet } => return htm(config, out.clone(), *quiet),
+        Command::Bdh { .. } => None,
         Command::Train { config, out, resume, force, threads, quiet } => {
             let (config, out, resume, force, threads, quiet) = (config.clone(), out.clone(), *resume, *force, *threads, *quiet);
             return train::train(train::TrainArgs { config, out, resume, force, threads, quiet });
@@ -135,6 +142,7 @@ fn main() -> ExitCode {
         Command::Schedule => None,
     };
     let result = match cli.command {
+        Command::Bdh { command } => return bdh::run(command),
         Command::Run { model, duration, seed, threads, out, quiet, reference_kernels } => {
             run(&model, duration.as_deref(), seed, threads, out, quiet, reference_kernels)
         }

@@ -16,7 +16,7 @@ use crate::{EXIT_BAD_INPUT, default_out};
 
 /// Why a training command stopped; bad input exits with code 2, anything else with 1.
 #[derive(Debug, thiserror::Error)]
-enum TrainError {
+pub(crate) enum TrainError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
@@ -52,7 +52,7 @@ fn exit_code(result: Result<(), TrainError>) -> ExitCode {
 }
 
 /// Sizes the worker pool (rayon, and candle's matrix products, which read `RAYON_NUM_THREADS`).
-fn set_threads(threads: Option<usize>) -> Result<usize, TrainError> {
+pub(crate) fn set_threads(threads: Option<usize>) -> Result<usize, TrainError> {
     let threads = match threads {
         Some(0) => return Err(TrainError::Usage("--threads must be at least 1".into())),
         Some(t) => t,
