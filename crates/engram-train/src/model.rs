@@ -25,7 +25,7 @@ use crate::alif::alif;
 use crate::config::{LayerConfig, ModelConfig, Neuron};
 use crate::encode::stream_seed;
 use crate::event_linear::event_linear;
-use crate::lif::{LifOutput, LifRule, lif};
+use crate::lif::{LifOutput, LifRule, lif, lif_dense};
 use crate::rlif::rlif;
 
 /// The network's input for one batch.
@@ -142,25 +142,21 @@ impl SpikingNet {
 
     /// The last layer's output `[T, B, C]` for one batch.
     pub fn forward(&self, input: &Input) -> Result<Tensor> {
-        let mut current = match input {
-            Input::Spikes(x) => self.layers[0].project_spikes(x)?,
+        let mut output = match input {
+            Input::Spikes(x) => self.layers[0].drive_with_spikes(x)?,
             Input::Constant(x) => {
                 let layer = &self.layers[0];
                 let once = x
                     .matmul(layer.weight.as_tensor())?
                     .broadcast_add(layer.bias.as_tensor())?;
                 let (batch, size) = once.dims2()?;
-                once.unsqueeze(0)?.broadcast_as((self.steps, batch, size))?
+                layer.neurons(&once.unsqueeze(0)?.broadcast_as((self.steps, batch, size))?)?
             }
         };
-        for k in 0..self.layers.len() {
-            let output = self.layers[k].neurons(&current)?;
-            match self.layers.get(k + 1) {
-                Some(next) => current = next.project_spikes(&output)?,
-                None => return Ok(output),
-            }
+        for layer in &self.layers[1..] {
+            output = layer.drive_with_spikes(&output)?;
         }
-        unreachable!("a network has at least one layer")
+        Ok(output)
     }
 
     /// Replaces every parameter's value with the tensor of the same name from `values`.
@@ -243,11 +239,19 @@ impl SpikingLayer {
         })
     }
 
-    fn project_spikes(&self, spikes: &Tensor) -> Result<Tensor> {
-        event_linear(spikes, self.weight.as_tensor(), self.bias.as_tensor())
+    /// The layer's output for spikes (or other sparse events) `[T, B, F]`: a LIF layer in one
+    /// fused op ([`lif_dense`]), the others through [`event_linear`] and their neurons.
+    fn drive_with_spikes(&self, spikes: &Tensor) -> Result<Tensor> {
+        if let Dynamics::Lif = self.dynamics {
+            let (beta, threshold) = self.beta_and_threshold()?;
+            let (weight, bias) = (self.weight.as_tensor(), self.bias.as_tensor());
+            return lif_dense(spikes, weight, bias, &beta, &threshold, self.rule);
+        }
+        self.neurons(&event_linear(spikes, self.weight.as_tensor(), self.bias.as_tensor())?)
     }
 
-    fn neurons(&self, current: &Tensor) -> Result<Tensor> {
+    /// `β` (clamped to [0, 1]) and `θ`, detached where the layer does not learn them.
+    fn beta_and_threshold(&self) -> Result<(Tensor, Tensor)> {
         let beta = if self.learn_beta {
             self.beta.as_tensor().clamp(0f32, 1f32)?
         } else {
@@ -258,6 +262,12 @@ impl SpikingLayer {
         } else {
             self.threshold.as_tensor().detach()
         };
+        Ok((beta, threshold))
+    }
+
+    /// The layer's output for the current `[T, B, N]`.
+    fn neurons(&self, current: &Tensor) -> Result<Tensor> {
+        let (beta, threshold) = self.beta_and_threshold()?;
         match &self.dynamics {
             Dynamics::Lif => lif(current, &beta, &threshold, self.rule),
             Dynamics::Adaptive { rho, kappa } => alif(

@@ -22,13 +22,16 @@
 //! candle custom op whose backward recomputes the membrane trace from the input (so nothing but
 //! the input current and the output is stored per step), and [`lif_reference`], the same
 //! equations as one candle op per operation, which every fused result is tested against.
+//! [`lif_dense`] fuses a spike-driven projection ([`crate::event_linear`]) with the layer.
 
+mod dense;
 pub mod kernel;
 mod op;
 mod reference;
 
 use serde::{Deserialize, Serialize};
 
+pub use dense::lif_dense;
 pub use op::lif;
 pub use reference::lif_reference;
 /// The spike non-linearity as a candle op, shared with the references of the other layers.
