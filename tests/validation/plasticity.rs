@@ -402,3 +402,387 @@ fn triplet_and_short_term_plasticity_do_not_depend_on_the_thread_count() {
         assert_same_weights(&w, &w_one, &format!("triplet weights, {threads} threads"));
     }
 }
+
+/// One LIF neuron `post` (forced to spike by 30 mV kicks at `kicks`, sent one step early),
+/// presynaptic sources `pre` (neuron k spikes at `pre_times[k]`) and `dopamine` (one neuron,
+/// spiking at `modulator_times`), on a step of `dt` ms for `duration` ms. Projection 0 is
+/// pre -> post (exp_current, `weight`, `delay`) with plasticity `rule` (none if empty).
+#[allow(clippy::too_many_arguments)]
+fn modulated_model(dt: f64, duration: f64, pre_times: &[f64], kicks: &[f64], modulator_times: &[f64], weight: &str, delay: &str, rule: &str) -> String {
+    let list = |times: &[f64]| times.iter().map(|t| format!("\"{t} ms\"")).collect::<Vec<_>>().join(", ");
+    let ids = |n: usize| (0..n).map(|k| k.to_string()).collect::<Vec<_>>().join(", ");
+    let kick_times: Vec<f64> = kicks.iter().map(|t| t - dt).collect();
+    format!(
+        r#"
+[run]
+dt = "{dt} ms"
+duration = "{duration} ms"
+
+[[populations]]
+name = "post"
+size = 1
+model = "lif"
+params = {{ c_m = "250 pF", tau_m = "10 ms", e_l = "-65 mV", v_th = "-50 mV", v_reset = "-65 mV" }}
+
+[[sources]]
+name = "pre"
+kind = "spike_times"
+ids = [{pre_ids}]
+times = [{pre}]
+
+[[sources]]
+name = "kick"
+kind = "spike_times"
+ids = [{kick_ids}]
+times = [{kick}]
+
+[[sources]]
+name = "dopamine"
+kind = "spike_times"
+ids = [{modulator_ids}]
+times = [{modulator}]
+size = 1
+
+[[projections]]
+pre = "pre"
+post = "post"
+connect = {{ rule = "all_to_all" }}
+synapse = {{ model = "exp_current", tau = "5 ms" }}
+weight = {weight}
+delay = {delay}
+{plasticity}
+
+[[projections]]
+pre = "kick"
+post = "post"
+connect = {{ rule = "all_to_all" }}
+synapse = "delta"
+weight = "30 mV"
+delay = "{dt} ms"
+
+[monitors]
+spikes = ["post"]
+"#,
+        pre_ids = ids(pre_times.len()),
+        pre = list(pre_times),
+        kick_ids = vec!["0"; kicks.len()].join(", "),
+        kick = list(&kick_times),
+        modulator_ids = vec!["0"; modulator_times.len()].join(", "),
+        modulator = list(modulator_times),
+        plasticity = if rule.is_empty() { String::new() } else { format!("plasticity = {rule}") },
+    )
+}
+
+/// The three-factor rule of the tests below: tags a_plus = 1, a_minus = -1 with tau 20 ms,
+/// eligibility tau_e = 200 ms, eta = 1 pA, modulator trace tau 20 ms, bounds [0, 1000 pA].
+const THREE_FACTOR: &str = r#"{ rule = "three_factor", modulator = "dopamine", tau_modulator = "20 ms", tau_plus = "20 ms", tau_minus = "20 ms", a_plus = 1, a_minus = -1, tau_e = "200 ms", eta = "1 pA", w_max = "1000 pA" }"#;
+
+/// The weight change (pA) of a three-factor synapse with eta = 1 pA, tau_e = 200 ms,
+/// tau_modulator = 20 ms, tagged with `tag` at `t_tag` and modulated by one spike of a
+/// one-neuron modulator at `t_m` > `t_tag`, up to the end T of a run of `n_steps` steps of
+/// `dt`: with m(t) = exp(-(t - t_m)/tau_m) / tau_m and e(t) = e(t_m) exp(-(t - t_m)/tau_e),
+/// eta ∫ m e dt from t_m to T = eta e(t_m) (1 - exp(-(T - t_m)(1/tau_m + 1/tau_e))) tau_e / (tau_m + tau_e),
+/// where the last step integrated ends at T = (n_steps - 1) dt.
+fn three_factor_change(dt: f64, tag: f64, t_tag: f64, t_m: f64, n_steps: u64) -> f64 {
+    let (eta, tau_e, tau_m) = (1.0, 200.0, 20.0);
+    let e_m = tag * (-(t_m - t_tag) / tau_e).exp();
+    let span = (n_steps - 1) as f64 * dt - t_m;
+    eta * e_m * (1.0 - (-span * (1.0 / tau_m + 1.0 / tau_e)).exp()) * tau_e / (tau_m + tau_e)
+}
+
+#[test]
+fn a_pair_then_one_modulator_spike_changes_the_weight_by_the_closed_form() {
+    let dt = 0.1;
+    let rule = THREE_FACTOR;
+    // Pre at 100 ms, post at 110 ms: the post spike tags e = a_plus exp(-10/20).
+    let (r, w) = run_weights(&modulated_model(dt, 600.0, &[100.0], &[110.0], &[150.0], r#""1 pA""#, r#""0.1 ms""#, rule), 1, 0);
+    assert_eq!(group_times(&r, 0, dt), vec![110.0]);
+    let want = three_factor_change(dt, (-0.5f64).exp(), 110.0, 150.0, 6000);
+    assert!((w[0] - 1.0 - want).abs() < 1e-10, "dw = {} vs {want}", w[0] - 1.0);
+    // Post at 100 ms, pre at 110 ms: the pre spike tags a_minus exp(-10/20), the same pulse
+    // depresses by as much.
+    let (_, w) = run_weights(&modulated_model(dt, 600.0, &[110.0], &[100.0], &[150.0], r#""10 pA""#, r#""0.1 ms""#, rule), 1, 0);
+    assert!((w[0] - 10.0 + want).abs() < 1e-10, "dw = {} vs {}", w[0] - 10.0, -want);
+    // Without a modulator spike the tag changes nothing.
+    let (_, w) = run_weights(&modulated_model(dt, 600.0, &[100.0], &[110.0], &[700.0], r#""1 pA""#, r#""0.1 ms""#, rule), 1, 0);
+    assert_eq!(w[0], 1.0);
+    // A baseline of 5 Hz makes M = m - 0.005 /ms: before the pulse it depresses the tagged
+    // synapse by eta 0.005 tau_e (1 - exp(-(t - 110)/tau_e)) on top of the pulse.
+    let with_baseline = rule.replace("a_plus = 1", "a_plus = 1, modulator_baseline = \"5 Hz\"");
+    let (_, w) = run_weights(&modulated_model(dt, 600.0, &[100.0], &[110.0], &[150.0], r#""1 pA""#, r#""0.1 ms""#, &with_baseline), 1, 0);
+    let baseline_change = -0.005 * 200.0 * (-0.5f64).exp() * (1.0 - (-(599.9 - 110.0) / 200.0f64).exp());
+    assert!((w[0] - 1.0 - (want + baseline_change)).abs() < 1e-9, "dw = {} vs {}", w[0] - 1.0, want + baseline_change);
+}
+
+/// Twenty presynaptic sources spiking at 100 ms through three-factor synapses with delays
+/// drawn from 0.1-10 ms onto a neuron forced to spike at 105 ms, one modulator spike at
+/// 150 ms: each synapse is tagged when its own pre spike arrives (depression, at arrival
+/// after the post spike) or at the post spike (potentiation, arrival before it).
+#[test]
+fn three_factor_tags_follow_per_synapse_delays() {
+    let (dt, n) = (0.1, 20);
+    let text = modulated_model(dt, 400.0, &[100.0; 20], &[105.0], &[150.0], r#""10 pA""#, r#"{ uniform = ["0.1 ms", "10 ms"] }"#, THREE_FACTOR);
+    let mut net = Network::build(parse(&text)).expect("builds");
+    let r = engine::run(&mut net, None);
+    assert_eq!(group_times(&r, 0, dt), vec![105.0]);
+    let proj = &net.shards[0].projections[0];
+    let Delays::PerSynapse(delays) = &proj.delays else { panic!("the delays are drawn per synapse") };
+    let w = net.plastic_weights(0).expect("a plastic projection");
+    let (mut potentiated, mut depressed) = (0, 0);
+    for (i, &(pre, _, w)) in w.iter().enumerate() {
+        let d = delays[proj.row(pre).start] as f64;
+        let arrival = 100.0 + (d - 1.0) * dt;
+        let gap = 105.0 - arrival;
+        // An arrival in the post spike's step sees y = 0 and tags at the post spike.
+        let (tag, t_tag) = if gap >= -1e-9 { ((-gap / 20.0).exp(), 105.0) } else { (-(gap / 20.0).exp(), arrival) };
+        if tag > 0.0 { potentiated += 1 } else { depressed += 1 }
+        let want = 10.0 + three_factor_change(dt, tag, t_tag, 150.0, 4000);
+        assert!((w * 1e3 - want).abs() < 1e-10, "synapse {i}, delay {d} steps: w = {} pA, expected {want}", w * 1e3);
+    }
+    assert!(potentiated > 3 && depressed > 3, "{delays:?}");
+    assert_eq!(potentiated + depressed, n);
+}
+
+/// Astrocyte-modulated STDP as in NALSM (dt = 1 ms, d = 0.9047745, eta_plus = 0.15 mV,
+/// A(0) = b_A = 0.15 mV, tau_A = 100 ms) on input synapses (bounds [-3, 3] mV), with the
+/// post neuron as the liquid and the presynaptic sources as the input; `w_a` in mV.
+fn astrocyte_rule(w_a: f64) -> String {
+    format!(
+        r#"{{ rule = "astrocyte_stdp", pre_kind = "input", eta_plus = "0.15 mV", w_min = "-3 mV", w_max = "3 mV", trace_decay = 0.9047745, w_a = "{w_a} mV", b_a = "0.15 mV", liquid = ["post"], input = ["pre"] }}"#
+    )
+}
+
+#[test]
+fn astrocyte_stdp_gives_the_spec_values() {
+    // Spec §3.7: pre at step 0, post at step 5: dw = 0.15 * 0.1 d^5 = 0.00909480.
+    let delta = |text: String| -> Vec<f64> { run_weights(&text.replace("exp_current\", tau = \"5 ms\"", "delta\""), 1, 0).1 };
+    let w = delta(modulated_model(1.0, 20.0, &[0.0], &[5.0], &[], r#""1 mV""#, r#""1 ms""#, &astrocyte_rule(1.0)));
+    let dw = w[0] * 1e-3 - 1.0;
+    assert!((dw - 0.00909480).abs() < 1e-8, "dw = {dw}");
+    // Post at step 2, pre at step 5: depression by A_5 x_post, with x_post = 0.1 d^3 and A
+    // relaxing from 0.15 + w_A/tau_A (one liquid spike at step 2) back toward b_A:
+    // A_5 = 0.15 + 0.01 * 0.99^2 mV for w_A = 1 mV.
+    let w = delta(modulated_model(1.0, 20.0, &[5.0], &[2.0], &[], r#""1 mV""#, r#""1 ms""#, &astrocyte_rule(1.0)));
+    let a_5 = 0.15 + 0.01 * 0.99f64.powi(2);
+    let want = -a_5 * 0.1 * 0.9047745f64.powi(3);
+    assert!((w[0] * 1e-3 - 1.0 - want).abs() < 1e-12, "dw = {} vs {want}", w[0] * 1e-3 - 1.0);
+    // Without the liquid spike's effect on A (w_A = 0) the depression rate is b_A.
+    let w = delta(modulated_model(1.0, 20.0, &[5.0], &[2.0], &[], r#""1 mV""#, r#""1 ms""#, &astrocyte_rule(0.0)));
+    assert!((w[0] * 1e-3 - 1.0 + 0.15 * 0.1 * 0.9047745f64.powi(3)).abs() < 1e-12);
+}
+
+/// Twenty inputs spiking at step 10 through astrocyte-STDP synapses with delays drawn from
+/// 1-15 ms onto a neuron forced to spike at step 18 (A fixed at b_A with w_A = 0): a spike
+/// reaching its synapse before step 18 potentiates by eta_plus x_pre, one after it depresses
+/// by A x_post, one in the same step sees both traces at 0.
+#[test]
+fn astrocyte_stdp_follows_per_synapse_delays() {
+    let text = modulated_model(1.0, 40.0, &[10.0; 20], &[18.0], &[], r#""1 mV""#, r#"{ uniform = ["1 ms", "15 ms"] }"#, &astrocyte_rule(0.0))
+        .replace("exp_current\", tau = \"5 ms\"", "delta\"");
+    let mut net = Network::build(parse(&text)).expect("builds");
+    let r = engine::run(&mut net, None);
+    assert_eq!(group_times(&r, 0, 1.0), vec![18.0]);
+    let proj = &net.shards[0].projections[0];
+    let Delays::PerSynapse(delays) = &proj.delays else { panic!("the delays are drawn per synapse") };
+    let w = net.plastic_weights(0).expect("a plastic projection");
+    let d = 0.9047745f64;
+    let (mut potentiated, mut depressed) = (0, 0);
+    for &(pre, _, w) in &w {
+        let arrival = 10 + delays[proj.row(pre).start] as i32 - 1;
+        let dw = match arrival.cmp(&18) {
+            std::cmp::Ordering::Less => 0.15 * 0.1 * d.powi(18 - arrival),
+            std::cmp::Ordering::Greater => -0.15 * 0.1 * d.powi(arrival - 18),
+            std::cmp::Ordering::Equal => 0.0,
+        };
+        if dw > 0.0 { potentiated += 1 } else if dw < 0.0 { depressed += 1 }
+        assert!((w - (1.0 + dw)).abs() < 1e-12, "arrival at step {arrival}: w = {w} mV, expected {}", 1.0 + dw);
+    }
+    assert!(potentiated > 3 && depressed > 3, "{delays:?}");
+}
+
+/// Synaptic scaling (target 5 Hz, tau_rate 100 ms, tau_scale 1 s) on 2 pA synapses onto two
+/// neurons, the first forced to spike once at 200 ms: by the last step (t = 499.9 ms) each
+/// weight is w0 exp(-E / (r_target tau_scale)) with the rate error integral
+/// E = (1 - exp(-(t - 200)/100)) - 0.005 t for the first neuron and -0.005 t for the silent one.
+#[test]
+fn synaptic_scaling_follows_the_rate_error_integral() {
+    let rule = r#"{ rule = "synaptic_scaling", target_rate = "5 Hz", tau_rate = "100 ms", tau_scale = "1 s", w_max = "100 pA" }"#;
+    let text = modulated_model(0.1, 500.0, &[600.0], &[200.0], &[], r#""2 pA""#, r#""0.1 ms""#, rule)
+        .replacen("size = 1\nmodel = \"lif\"", "size = 2\nmodel = \"lif\"", 1)
+        .replace("pre = \"kick\"\npost = \"post\"\nconnect = { rule = \"all_to_all\" }", "pre = \"kick\"\npost = \"post\"\nconnect = { rule = \"explicit\", pre = [0], post = [0] }");
+    let (r, w) = run_weights(&text, 1, 0);
+    assert_eq!(group_times(&r, 0, 0.1), vec![200.0]);
+    let t = 499.9;
+    let fired = (1.0 - (-(t - 200.0) / 100.0f64).exp()) - 0.005 * t;
+    let silent = -0.005 * t;
+    for (got, error) in w.iter().zip([fired, silent]) {
+        let want = 2.0 * (-error / (0.005 * 1000.0)).exp();
+        assert!((got - want).abs() < 1e-10 * want, "w = {got} pA vs {want}");
+    }
+    // The silent neuron's weight grows as exp(t / tau_scale).
+    assert!((w[1] - 2.0 * (t / 1000.0f64).exp()).abs() < 1e-10);
+}
+
+/// Threshold adaptation (target 5 Hz, tau_rate 100 ms, eta_threshold 2 mV) on two adaptive
+/// LIF neurons with a spike-triggered threshold (th_jump 1 mV, tau_th 100 ms), the first
+/// forced to spike at 200 ms: `th` recorded at step n is the spike-triggered part
+/// exp(-(t - 200)/tau_th) plus eta E(t), t = (n - 1) dt, with E as for synaptic scaling.
+#[test]
+fn threshold_adaptation_follows_the_rate_error_integral() {
+    let text = modulated_model(0.1, 500.0, &[600.0], &[200.0], &[], r#""2 pA""#, r#""0.1 ms""#, "")
+        .replacen(
+            "size = 1\nmodel = \"lif\"\nparams = { c_m = \"250 pF\", tau_m = \"10 ms\", e_l = \"-65 mV\", v_th = \"-50 mV\", v_reset = \"-65 mV\" }",
+            "size = 2\nmodel = \"adaptive_lif\"\nparams = { c_m = \"250 pF\", tau_m = \"10 ms\", e_l = \"-65 mV\", v_th = \"-50 mV\", v_reset = \"-65 mV\", th_jump = \"1 mV\", tau_th = \"100 ms\" }\nhomeostasis = { target_rate = \"5 Hz\", tau_rate = \"100 ms\", eta_threshold = \"2 mV\" }",
+            1,
+        )
+        .replace("pre = \"kick\"\npost = \"post\"\nconnect = { rule = \"all_to_all\" }", "pre = \"kick\"\npost = \"post\"\nconnect = { rule = \"explicit\", pre = [0], post = [0] }")
+        .replace("spikes = [\"post\"]", "spikes = [\"post\"]\nstate = [{ population = \"post\", variables = [\"th\"], neurons = [0, 1], every = \"0.1 ms\" }]");
+    let r = run_spec(parse(&text));
+    assert_eq!(group_times(&r, 0, 0.1), vec![200.0]);
+    let th = &r.states[0].values[0];
+    for n in [1usize, 1000, 2000, 2001, 2500, 4999] {
+        let t = (n - 1) as f64 * 0.1;
+        let spiked = t >= 200.0;
+        let rate_term = if spiked { 1.0 - (-(t - 200.0) / 100.0f64).exp() } else { 0.0 };
+        let jump = if spiked { (-(t - 200.0) / 100.0f64).exp() } else { 0.0 };
+        let want = [jump + 2.0 * (rate_term - 0.005 * t), 2.0 * -0.005 * t];
+        for (k, want) in want.into_iter().enumerate() {
+            let got = th[n * 2 + k];
+            assert!((got - want).abs() < 1e-9, "neuron {k}, step {n}: th = {got} mV vs {want}");
+        }
+    }
+}
+
+/// 400 adaptive LIF neurons (threshold adaptation toward 8 Hz) driven by 300 Poisson inputs
+/// through three-factor synapses modulated by a 20-neuron Poisson "dopamine" source (with a
+/// baseline, so M changes sign) with delays drawn from 0.1-3 ms, and recurrent excitation
+/// with synaptic scaling toward 8 Hz and drawn delays; `th` of ten neurons is recorded.
+fn modulated_net() -> String {
+    r#"
+[run]
+dt = "0.1 ms"
+duration = "300 ms"
+seed = 8
+
+[[populations]]
+name = "exc"
+size = 400
+model = "adaptive_lif"
+params = { c_m = "200 pF", tau_m = "20 ms", e_l = "-60 mV", v_th = "-50 mV", v_reset = "-60 mV", t_ref = "2 ms", th_jump = "0.5 mV", tau_th = "50 ms" }
+init = { v = { uniform = ["-60 mV", "-50 mV"] } }
+homeostasis = { target_rate = "8 Hz", tau_rate = "100 ms", eta_threshold = "20 mV" }
+
+[[sources]]
+name = "noise"
+kind = "poisson"
+size = 300
+rate = "15 Hz"
+
+[[sources]]
+name = "dopamine"
+kind = "poisson"
+size = 20
+rate = "10 Hz"
+
+[[projections]]
+pre = "noise"
+post = "exc"
+connect = { rule = "fixed_in_degree", k = 40 }
+synapse = { model = "exp_cond", tau = "5 ms", e_rev = "0 mV" }
+weight = { uniform = ["1 nS", "4 nS"] }
+delay = { uniform = ["0.1 ms", "3 ms"] }
+plasticity = { rule = "three_factor", modulator = "dopamine", tau_modulator = "50 ms", modulator_baseline = "8 Hz", tau_plus = "20 ms", tau_minus = "20 ms", a_plus = 1, a_minus = -1.05, tau_e = "200 ms", eta = "50 nS", w_max = "6 nS" }
+
+[[projections]]
+pre = "exc"
+post = "exc"
+connect = { rule = "fixed_probability", p = 0.05 }
+synapse = { model = "exp_cond", tau = "5 ms", e_rev = "0 mV" }
+weight = "0.5 nS"
+delay = { uniform = ["0.1 ms", "2 ms"] }
+plasticity = { rule = "synaptic_scaling", target_rate = "8 Hz", tau_rate = "100 ms", tau_scale = "500 ms", w_max = "3 nS" }
+
+[monitors]
+spikes = ["exc", "noise", "dopamine"]
+state = [{ population = "exc", variables = ["th"], neurons = [0, 50, 99, 100, 150, 199, 200, 250, 300, 399], every = "1 ms" }]
+"#
+    .to_string()
+}
+
+#[test]
+fn three_factor_scaling_and_threshold_adaptation_do_not_depend_on_the_thread_count() {
+    let text = modulated_net();
+    let (one, input_one) = run_weights(&text, 1, 0);
+    let (_, recurrent_one) = run_weights(&text, 1, 1);
+    let spikes = one.spikes[0].steps.len();
+    let th = &one.states[0].values[0];
+    eprintln!("modulated network: {spikes} spikes in 300 ms, {} input synapses, {} recurrent", input_one.len(), recurrent_one.len());
+    assert!(spikes > 500, "the network must be active: {spikes}");
+    let changed = input_one.iter().filter(|&&w| !(1000.0..=4000.0).contains(&w) || w.fract() != 0.0).count();
+    assert!(changed > input_one.len() / 2, "most input weights change ({changed} of {})", input_one.len());
+    assert!(recurrent_one.iter().all(|&w| w != 500.0), "every recurrent weight is scaled");
+    assert!(th.iter().any(|&x| x < -0.1) && th.iter().any(|&x| x > 0.1), "thresholds move both ways");
+    for threads in [2, 3] {
+        let (r, input) = run_weights(&text, threads, 0);
+        let (_, recurrent) = run_weights(&text, threads, 1);
+        assert!(r.spikes[0].steps == one.spikes[0].steps && r.spikes[0].ids == one.spikes[0].ids, "spikes differ with {threads} threads");
+        assert_same_weights(&input, &input_one, &format!("three-factor weights, {threads} threads"));
+        assert_same_weights(&recurrent, &recurrent_one, &format!("scaled weights, {threads} threads"));
+        assert_same_weights(&r.states[0].values[0], th, &format!("thresholds, {threads} threads"));
+    }
+}
+
+/// A NALSM-like liquid on a 1 ms step: 300 Poisson inputs onto 400 excitatory and 100
+/// inhibitory LIF neurons (delta synapses), every projection with astrocyte-modulated
+/// STDP and the same astrocyte (liquid: exc and inh, input: the inputs); the input
+/// projection has delays drawn from 1-4 ms.
+fn astrocyte_net() -> String {
+    let astrocyte = r#"eta_plus = "0.05 mV", w_a = "0.005 mV", b_a = "0.05 mV", liquid = ["exc", "inh"], input = ["input"]"#;
+    let lif = r#"{ c_m = "200 pF", tau_m = "20 ms", e_l = "-60 mV", v_th = "-50 mV", v_reset = "-60 mV", t_ref = "2 ms" }"#;
+    let projection = |pre: &str, post: &str, p: f64, weight: &str, delay: &str, kind: &str, bounds: &str| {
+        format!(
+            "[[projections]]\npre = \"{pre}\"\npost = \"{post}\"\nconnect = {{ rule = \"fixed_probability\", p = {p} }}\nsynapse = \"delta\"\nweight = {weight}\ndelay = {delay}\nplasticity = {{ rule = \"astrocyte_stdp\", pre_kind = \"{kind}\", {bounds}, {astrocyte} }}\n\n"
+        )
+    };
+    let mut text = format!(
+        "[run]\ndt = \"1 ms\"\nduration = \"400 ms\"\nseed = 4\n\n[[populations]]\nname = \"exc\"\nsize = 400\nmodel = \"lif\"\nparams = {lif}\ninit = {{ v = {{ uniform = [\"-60 mV\", \"-50 mV\"] }} }}\n\n[[populations]]\nname = \"inh\"\nsize = 100\nmodel = \"lif\"\nparams = {lif}\n\n[[sources]]\nname = \"input\"\nkind = \"poisson\"\nsize = 300\nrate = \"20 Hz\"\n\n"
+    );
+    text += &projection("input", "exc", 0.15, r#"{ uniform = ["-1 mV", "3 mV"] }"#, r#"{ uniform = ["1 ms", "4 ms"] }"#, "input", r#"w_min = "-3 mV", w_max = "3 mV""#);
+    text += &projection("exc", "exc", 0.05, r#""1 mV""#, r#""1 ms""#, "excitatory", r#"w_min = "0 mV", w_max = "3 mV""#);
+    text += &projection("exc", "inh", 0.1, r#""1 mV""#, r#""1 ms""#, "excitatory", r#"w_min = "0 mV", w_max = "3 mV""#);
+    text += &projection("inh", "exc", 0.2, r#""-2 mV""#, r#""1 ms""#, "inhibitory", r#"w_min = "-3 mV", w_max = "0 mV""#);
+    text + "[monitors]\nspikes = [\"exc\", \"inh\"]\n"
+}
+
+#[test]
+fn astrocyte_stdp_does_not_depend_on_the_thread_count() {
+    let text = astrocyte_net();
+    let runs: Vec<(RunResult, Vec<Vec<f64>>)> = [1, 2, 3]
+        .into_iter()
+        .map(|threads| {
+            let mut spec = parse(&text);
+            spec.run.threads = threads;
+            let mut net = Network::build(spec).expect("builds");
+            let r = engine::run(&mut net, None);
+            let weights = (0..4).map(|p| net.plastic_weights(p).expect("plastic").into_iter().map(|s| s.2).collect()).collect();
+            (r, weights)
+        })
+        .collect();
+    let (one, w_one) = &runs[0];
+    let spikes = one.spikes[0].steps.len() + one.spikes[1].steps.len();
+    eprintln!("astrocyte network: {spikes} liquid spikes in 400 ms");
+    assert!(spikes > 1000, "the liquid must be active: {spikes}");
+    for (p, w) in w_one.iter().enumerate() {
+        let initial = [None, Some(1.0), Some(1.0), Some(-2.0)][p];
+        let changed = w.iter().filter(|&&x| initial.is_none_or(|w0| x != w0) && (initial.is_some() || x.fract() != 0.0)).count();
+        assert!(changed > w.len() / 10, "projection {p}: {changed} of {} weights change", w.len());
+    }
+    for (threads, (r, w)) in [2, 3].into_iter().zip(&runs[1..]) {
+        for g in 0..2 {
+            assert!(r.spikes[g].steps == one.spikes[g].steps && r.spikes[g].ids == one.spikes[g].ids, "spikes differ with {threads} threads");
+        }
+        for (p, (a, b)) in w.iter().zip(w_one).enumerate() {
+            assert_same_weights(a, b, &format!("projection {p}, {threads} threads"));
+        }
+    }
+}

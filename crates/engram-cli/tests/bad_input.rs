@@ -499,7 +499,10 @@ fn plasticity_is_accepted_as_written() {
 #[test]
 fn unknown_plasticity_rule() {
     let e = assert_bad(&with_plasticity(&STDP.replace("\"stdp\"", "\"bcm\""), None), 32, "projections[0].plasticity.rule");
-    assert!(e.contains("unknown plasticity rule `bcm` (expected one of: stdp, triplet, tsodyks_markram)"), "{e}");
+    assert!(
+        e.contains("unknown plasticity rule `bcm` (expected one of: stdp, triplet, tsodyks_markram, three_factor, astrocyte_stdp, synaptic_scaling)"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -587,6 +590,143 @@ fn bad_tsodyks_markram_parameters() {
         ("\"800 ms\"", "\"800 mV\"", "tau_rec", "expected a time"),
     ] {
         let e = assert_bad(&with_plasticity(&TSODYKS.replace(from, to), None), 32, &format!("projections[0].plasticity.{field}"));
+        assert!(e.contains(message), "{to}: {e}");
+    }
+}
+
+const THREE_FACTOR: &str = r#"{ rule = "three_factor", modulator = "exc", tau_modulator = "20 ms", tau_plus = "20 ms", tau_minus = "20 ms", a_plus = 1, a_minus = -1, tau_e = "200 ms", eta = "0.1 nS", w_max = "2 nS" }"#;
+/// Astrocyte STDP on the excitatory projection, for `BASE` on a 1 ms step ([`on_1_ms`]).
+const ASTROCYTE_STDP: &str = r#"{ rule = "astrocyte_stdp", pre_kind = "excitatory", eta_plus = "0.01 nS", w_min = "0 nS", w_max = "2 nS", w_a = "0.001 nS", b_a = "0.01 nS", liquid = ["exc", "inh"] }"#;
+const SYNAPTIC_SCALING: &str = r#"{ rule = "synaptic_scaling", target_rate = "5 Hz", tau_rate = "100 ms", tau_scale = "1 s", w_max = "2 nS" }"#;
+
+/// A model on a 1 ms step (delays and sampling of at least one step), same line numbers.
+fn on_1_ms(text: &str) -> String {
+    text.replace(r#"dt = "0.1 ms""#, r#"dt = "1 ms""#).replace(r#"delay = "0.5 ms""#, r#"delay = "1 ms""#).replace(r#"every = "0.1 ms""#, r#"every = "1 ms""#)
+}
+
+#[test]
+fn modulated_and_homeostatic_rules_are_accepted_and_recorded() {
+    for (text, rule) in [
+        (with_plasticity(THREE_FACTOR, None), "three_factor"),
+        (on_1_ms(&with_plasticity(ASTROCYTE_STDP, None)), "astrocyte_stdp"),
+        (with_plasticity(SYNAPTIC_SCALING, None), "synaptic_scaling"),
+    ] {
+        let f = run_model(&text, &[]);
+        assert_eq!(f.code, Some(0), "{rule}: {}", f.stderr);
+        let s = read_summary(&f.out);
+        assert_eq!(s["model"]["projections"][0]["plasticity"]["rule"], rule, "{s}");
+        let state = std::fs::read(f.out.join("state.npz")).unwrap();
+        let weights = b"weights_projection0.npy";
+        assert!(state.windows(weights.len()).any(|w| w == weights), "{rule}: state.npz lacks the learned weights");
+    }
+    let s = read_summary(&run_model(&with_plasticity(THREE_FACTOR, None), &[]).out);
+    let p = &s["model"]["projections"][0]["plasticity"];
+    assert!(p["modulator"] == "exc" && p["tau_modulator"] == 20.0 && p["params"]["tau_e"] == 200.0, "{p}");
+}
+
+#[test]
+fn three_factor_without_a_modulator_or_with_an_unknown_one() {
+    let e = assert_bad(&with_plasticity(&THREE_FACTOR.replace(r#"modulator = "exc", "#, ""), None), 32, "projections[0].plasticity.modulator");
+    assert!(e.contains("missing required field `modulator`"), "{e}");
+    let e = assert_bad(&with_plasticity(&THREE_FACTOR.replace(r#"modulator = "exc""#, r#"modulator = "dopamine""#), None), 32, "projections[0].plasticity.modulator");
+    assert!(e.contains("`dopamine` is not a population or spike source"), "{e}");
+}
+
+#[test]
+fn bad_three_factor_parameters() {
+    for (from, to, field, message) in [
+        (r#"eta = "0.1 nS""#, r#"eta = "-0.1 nS""#, "eta", "must not be negative (the modulator carries the sign)"),
+        ("a_plus = 1", "a_plus = -1", "a_plus", "must not be negative"),
+        ("a_minus = -1", "a_minus = 1", "a_minus", "must not be positive"),
+        (r#"tau_e = "200 ms""#, r#"tau_e = "0 ms""#, "tau_e", "must be positive"),
+        (r#"tau_modulator = "20 ms""#, r#"tau_modulator = "20 mV""#, "tau_modulator", "expected a time"),
+        (r#"eta = "0.1 nS""#, r#"eta = "0.1 pA""#, "eta", "expected a conductance"),
+        (r#"w_max = "2 nS""#, r#"w_max = "2 nS", w_min = "-1 nS""#, "w_min", "must not be negative"),
+        (r#"w_max = "2 nS""#, r#"w_max = "2 nS", tau_x = "5 ms""#, "tau_x", "unknown field `tau_x`"),
+        (r#"tau_modulator = "20 ms""#, r#"tau_modulatr = "20 ms""#, "tau_modulatr", "did you mean `tau_modulator`?"),
+    ] {
+        let e = assert_bad(&with_plasticity(&THREE_FACTOR.replace(from, to), None), 32, &format!("projections[0].plasticity.{field}"));
+        assert!(e.contains(message), "{to}: {e}");
+    }
+    // Initial weights outside the bounds.
+    let e = assert_bad(&with_plasticity(THREE_FACTOR, Some((30, r#"weight = "3 nS""#))), 30, "projections[0].weight");
+    assert!(e.contains("within [0, w_max"), "{e}");
+}
+
+#[test]
+fn weight_changing_rules_on_an_incompatible_synapse() {
+    let alpha = r#"synapse = { model = "alpha_cond", tau = "5 ms", e_rev = "0 mV", name = "exc" }"#;
+    for table in [THREE_FACTOR, SYNAPTIC_SCALING] {
+        let e = assert_bad(&with_plasticity(table, Some((29, alpha))), 32, "projections[0].plasticity.rule");
+        assert!(e.contains("not on alpha synapses"), "{e}");
+    }
+    let e = assert_bad(&on_1_ms(&with_plasticity(ASTROCYTE_STDP, Some((29, alpha)))), 32, "projections[0].plasticity.rule");
+    assert!(e.contains("not on alpha synapses"), "{e}");
+    // Inhibitory astrocyte STDP keeps weights in [w_min, 0]: not a conductance.
+    let inhibitory = ASTROCYTE_STDP.replace(r#"pre_kind = "excitatory", eta_plus = "0.01 nS", w_min = "0 nS", w_max = "2 nS""#, r#"pre_kind = "inhibitory", eta_plus = "0.01 nS", w_min = "-2 nS", w_max = "0 nS""#);
+    let e = assert_bad(&on_1_ms(&with_plasticity(&inhibitory, None)), 32, "projections[0].plasticity.w_min");
+    assert!(e.contains("a conductance weight must not be negative"), "{e}");
+}
+
+#[test]
+fn bad_astrocyte_stdp_parameters() {
+    // NALSM's rule is defined on a 1 ms step.
+    let e = assert_bad(&with_plasticity(ASTROCYTE_STDP, None), 32, "projections[0].plasticity.rule");
+    assert!(e.contains("1 ms step"), "{e}");
+    for (from, to, field, message) in [
+        (r#"pre_kind = "excitatory""#, r#"pre_kind = "modulatory""#, "pre_kind", "unknown pre_kind `modulatory`"),
+        (r#"eta_plus = "0.01 nS""#, r#"eta_plus = "-0.01 nS""#, "eta_plus", "must not be negative"),
+        (r#"w_a = "0.001 nS""#, r#"w_a = "-0.001 nS""#, "w_a", "must not be negative"),
+        (r#"liquid = ["exc", "inh"]"#, r#"liquid = ["exc", "liquid"]"#, "liquid", "`liquid` is not a population or spike source"),
+        (r#"liquid = ["exc", "inh"]"#, "liquid = []", "liquid", "must name at least one"),
+        (r#"w_max = "2 nS""#, r#"w_max = "0 nS""#, "w_max", "must be greater than `w_min`"),
+        (r#"b_a = "0.01 nS", "#, "", "b_a", "missing required field `b_a`"),
+    ] {
+        let e = assert_bad(&on_1_ms(&with_plasticity(&ASTROCYTE_STDP.replace(from, to), None)), 32, &format!("projections[0].plasticity.{field}"));
+        assert!(e.contains(message), "{to}: {e}");
+    }
+}
+
+#[test]
+fn bad_synaptic_scaling_parameters() {
+    for (from, to, field, message) in [
+        (r#"target_rate = "5 Hz""#, r#"target_rate = "0 Hz""#, "target_rate", "must be positive"),
+        (r#"tau_scale = "1 s""#, r#"tau_scale = "-1 s""#, "tau_scale", "must be positive"),
+        (r#"w_max = "2 nS""#, r#"w_max = "2 nS", eta = "0.1 nS""#, "eta", "unknown field `eta`"),
+    ] {
+        let e = assert_bad(&with_plasticity(&SYNAPTIC_SCALING.replace(from, to), None), 32, &format!("projections[0].plasticity.{field}"));
+        assert!(e.contains(message), "{to}: {e}");
+    }
+}
+
+/// `BASE` with the first population's model set to `model` (line 10) and a `homeostasis`
+/// table added after its params (line 12).
+fn with_homeostasis(model: &str, table: &str) -> String {
+    base_line(10, r#"model = "lif""#);
+    let mut lines: Vec<String> = BASE.lines().map(String::from).collect();
+    lines[9] = format!("model = \"{model}\"");
+    lines.insert(11, format!("homeostasis = {table}"));
+    lines.join("\n") + "\n"
+}
+
+const HOMEOSTASIS: &str = r#"{ target_rate = "5 Hz", tau_rate = "200 ms", eta_threshold = "1 mV" }"#;
+
+#[test]
+fn threshold_adaptation_is_accepted_on_adaptive_lif_only() {
+    let f = run_model(&with_homeostasis("adaptive_lif", HOMEOSTASIS), &[]);
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let s = read_summary(&f.out);
+    let h = &s["model"]["populations"][0]["homeostasis"];
+    assert!(h["target_rate"] == 0.005 && h["eta_threshold"] == 1.0, "{h}");
+    let e = assert_bad(&with_homeostasis("lif", HOMEOSTASIS), 12, "populations[0].homeostasis");
+    assert!(e.contains("adaptive_lif"), "{e}");
+    for (from, to, field, message) in [
+        (r#"eta_threshold = "1 mV""#, r#"eta_threshold = "-1 mV""#, "eta_threshold", "must not be negative"),
+        (r#"tau_rate = "200 ms""#, r#"tau_rate = "0 ms""#, "tau_rate", "must be positive"),
+        (r#"target_rate = "5 Hz""#, r#"target_rate = "5 mV""#, "target_rate", "expected a rate"),
+        (r#"eta_threshold = "1 mV""#, r#"eta_threshold = "1 mV", tau_scale = "1 s""#, "tau_scale", "unknown field `tau_scale`"),
+    ] {
+        let e = assert_bad(&with_homeostasis("adaptive_lif", &HOMEOSTASIS.replace(from, to)), 12, &format!("populations[0].homeostasis.{field}"));
         assert!(e.contains(message), "{to}: {e}");
     }
 }

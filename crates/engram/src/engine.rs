@@ -16,7 +16,7 @@ use crate::exchange::{SpikeBoard, StepBarrier};
 use crate::network::{Delays, LocalSource, Network, PlasticRule, PopulationShard, ProjectionShard, Shard, Weights, row_range};
 use crate::neurons::{NeuronConsts, StepInput, lif};
 use crate::plasticity::short_term::ShortTermSynapses;
-use crate::plasticity::{stdp, triplet};
+use crate::plasticity::{astrocyte, homeostasis, stdp, three_factor, triplet};
 use crate::rng;
 use crate::synapses::{Accumulators, ExpInput};
 
@@ -25,11 +25,11 @@ pub const SCHEDULE: &[(&str, &str)] = &[
     ("record_state", "sample monitored state variables (their values at the start of the step, time t)"),
     ("inject", "recompute injected currents where one starts or stops at this step"),
     ("deliver", "add the events due at t from the delay ring buffers to the synapse channels"),
-    ("update", "sum the channels' input at t and advance them; integrate each neuron over [t, t+dt] with that input, then threshold and reset"),
+    ("update", "sum the channels' input at t and advance them; integrate each neuron over [t, t+dt] with that input, then threshold and reset; then move homeostatic thresholds by the rate error up to t"),
     ("sources", "emit the spikes of Poisson and spike-time sources"),
     ("exchange", "publish this step's spikes to every shard (one barrier)"),
     ("propagate", "for every spike, add each synapse's weight (times its Tsodyks-Markram efficacy u*x at arrival, where the projection has one) to its target's ring slot t + delay (to the channel itself for a one-step delay)"),
-    ("plasticity", "decay the STDP traces (pair or triplet); apply the spikes that reach plastic synapses now, then this step's postsynaptic spikes"),
+    ("plasticity", "per weight-changing rule: three-factor first integrates the weights over [t-dt, t] with the modulator held; decay the traces (pair, triplet, three-factor); apply the spikes that reach plastic synapses now, then this step's postsynaptic spikes (astrocyte STDP: both with the traces from before this step, then its traces and astrocyte advance); the three-factor modulator takes this step's spikes; synaptic scaling multiplies each neuron's incoming weights by its rate error up to t"),
     ("record_spikes", "store this step's spikes, stamped with time t"),
 ];
 
@@ -150,7 +150,13 @@ fn run_shard(
             inject(pop, step);
             pop.channels.iter_mut().for_each(|ch| ch.deliver(step));
             local[pi].clear();
+            if let Some(h) = &pop.homeostasis {
+                h.before_step(&mut pop.vars[h.th_var]);
+            }
             update(pop, step, &mut local[pi], fused[pi]);
+            if let Some(h) = &mut pop.homeostasis {
+                h.after_step(&mut pop.vars[h.th_var], &local[pi], step);
+            }
         }
         for (si, src) in shard.sources.iter_mut().enumerate() {
             let out = &mut local[n_pops + si];
@@ -181,6 +187,12 @@ fn run_shard(
             match proj.plastic.as_ref().map(|p| &p.rule) {
                 Some(PlasticRule::Pair { .. }) => stdp::step_projection(proj, sent, post_spikes),
                 Some(PlasticRule::Triplet(_)) => triplet::step_projection(proj, sent, post_spikes),
+                Some(PlasticRule::ThreeFactor(tf)) => {
+                    let modulator_spikes = incoming[tf.modulator].len();
+                    three_factor::step_projection(proj, sent, post_spikes, modulator_spikes)
+                }
+                Some(PlasticRule::AstrocyteStdp(_)) => astrocyte::step_projection(proj, sent, post_spikes, &incoming),
+                Some(PlasticRule::SynapticScaling(_)) => homeostasis::scale_projection(proj, post_spikes, step),
                 None => {}
             }
         }

@@ -10,12 +10,16 @@ use crate::connectivity;
 use crate::error::{EngramError, Result};
 use crate::neurons::{NeuronConsts, RefractoryEnd};
 use crate::plasticity::SynapseArrivals;
+use crate::plasticity::astrocyte::AstroStdpState;
+use crate::plasticity::homeostasis::{ScalingState, ThresholdAdaptation};
 use crate::plasticity::short_term::ShortTermSynapses;
 use crate::plasticity::stdp::{ScaledTraces, StdpParams};
+use crate::plasticity::three_factor::ThreeFactorState;
 use crate::plasticity::triplet::TripletTraces;
 use crate::rng::{self, Purpose};
 use crate::spec::values::ValueSpec;
 use crate::spec::{NetworkSpec, Plasticity, SourceKind};
+use crate::neurons::NeuronParams;
 use crate::synapses::{Channel, ChannelConsts, SynapseModel};
 
 /// A population or spike source, as the engine indexes them: populations first.
@@ -61,6 +65,8 @@ pub struct PopulationShard {
     pub currents: Vec<LocalCurrent>,
     pub conductance: bool,
     pub jumps: bool,
+    /// Intrinsic threshold adaptation, where the population has `homeostasis`.
+    pub homeostasis: Option<ThresholdAdaptation>,
 }
 
 impl PopulationShard {
@@ -130,8 +136,8 @@ impl Weights {
     }
 }
 
-/// The STDP state of a projection's share in one shard (see `plasticity::stdp` and
-/// `plasticity::triplet`): the rule's traces and the indices and spike queue both rules use.
+/// The state of a weight-changing rule on a projection's share in one shard: the rule's own
+/// state, and the index by postsynaptic neuron and the spike queue the rules share.
 pub struct PlasticState {
     pub rule: PlasticRule,
     pub incoming: Incoming,
@@ -183,19 +189,25 @@ pub enum Arrivals {
     /// One delay for the whole projection: the spikes sent in the last `delay - 1` steps,
     /// oldest first (see `plasticity::arriving`).
     Neurons(VecDeque<Vec<u32>>),
-    /// Delays that differ between synapses (pair STDP only).
+    /// Delays that differ between synapses (every weight-changing rule but triplet STDP).
     Synapses(SynapseArrivals),
 }
 
 /// The traces of a weight-changing rule. Presynaptic traces are kept for every presynaptic
-/// neuron in every shard (each shard sees all spikes, so the copies agree), or, for pair STDP
-/// on a projection with [`Arrivals::Synapses`], for every synapse of the shard; postsynaptic
-/// ones for the shard's own neurons.
+/// neuron in every shard (each shard sees all spikes, so the copies agree), or, on a
+/// projection with [`Arrivals::Synapses`], for every synapse of the shard; postsynaptic ones
+/// for the shard's own neurons.
 pub enum PlasticRule {
     /// Pair STDP (`plasticity::stdp`).
     Pair { params: StdpParams, pre_trace: ScaledTraces, post_trace: ScaledTraces },
     /// Triplet STDP (`plasticity::triplet`).
     Triplet(TripletTraces),
+    /// Three-factor rule (`plasticity::three_factor`).
+    ThreeFactor(ThreeFactorState),
+    /// NALSM's astrocyte-modulated STDP (`plasticity::astrocyte`).
+    AstrocyteStdp(AstroStdpState),
+    /// Synaptic scaling (`plasticity::homeostasis`).
+    SynapticScaling(ScalingState),
 }
 
 /// The synapses of one projection whose targets lie in one shard.
@@ -360,6 +372,11 @@ impl Network {
                 let mut r = rng::stream(seed, Purpose::InitialState, ((pi as u64) << 32) | (1000 + ii as u64));
                 channel_init[c] = Some((0..pop.size).map(|_| dist.sample(&mut r)).collect());
             }
+            let th_decay = match &pop.neuron {
+                NeuronParams::AdaptiveLif(p) => (-dt / p.tau_th).exp(),
+                _ => 1.0,
+            };
+            let th_var = vars.iter().position(|&v| v == "th");
             let conductance = models.iter().any(|(m, _, _)| m.is_conductance());
             let jumps = models.iter().any(|(m, _, _)| *m == SynapseModel::Delta);
             for (si, shard) in shards.iter_mut().enumerate() {
@@ -402,6 +419,13 @@ impl Network {
                     currents,
                     conductance,
                     jumps,
+                    homeostasis: match (&pop.homeostasis, th_var) {
+                        (Some(params), Some(th_var)) => Some(ThresholdAdaptation::new(params, n, dt, th_decay, th_var)?),
+                        (Some(_), None) => {
+                            return Err(EngramError::Model(format!("population `{}`: threshold adaptation needs a threshold variable `th`", pop.name)));
+                        }
+                        (None, _) => None,
+                    },
                 });
             }
         }
@@ -487,13 +511,12 @@ impl Network {
                     Delays::Same(d) => Arrivals::Neurons((1..*d).map(|_| Vec::new()).collect()),
                     Delays::PerSynapse(_) => Arrivals::Neurons(VecDeque::new()),
                 };
+                // Presynaptic traces per synapse where delays differ, else per neuron.
+                let n_pre_traces = if matches!(arrivals, Arrivals::Synapses(_)) { post.len() } else { n_pre };
                 let rule = match &proj.plasticity {
                     Some(Plasticity::Stdp(params)) => Some(PlasticRule::Pair {
                         params: params.clone(),
-                        pre_trace: ScaledTraces::new(
-                            if matches!(arrivals, Arrivals::Synapses(_)) { post.len() } else { n_pre },
-                            crate::plasticity::decay(dt, params.tau_plus),
-                        ),
+                        pre_trace: ScaledTraces::new(n_pre_traces, crate::plasticity::decay(dt, params.tau_plus)),
                         post_trace: ScaledTraces::new(n_local, crate::plasticity::decay(dt, params.tau_minus)),
                     }),
                     Some(Plasticity::Triplet(_)) if matches!(arrivals, Arrivals::Synapses(_)) => {
@@ -505,6 +528,17 @@ impl Network {
                     Some(Plasticity::Triplet(params)) => {
                         Some(PlasticRule::Triplet(TripletTraces::new(params.lower()?, dt, n_pre, n_local)))
                     }
+                    Some(Plasticity::ThreeFactor(spec)) => {
+                        let m = group_index(&spec.modulator);
+                        let state = ThreeFactorState::new(spec, m, groups[m].size, dt, n_pre_traces, n_local, post.len())?;
+                        Some(PlasticRule::ThreeFactor(state))
+                    }
+                    Some(Plasticity::AstrocyteStdp(spec)) => {
+                        let indices = |names: &[String]| names.iter().map(|n| group_index(n)).collect();
+                        let state = AstroStdpState::new(spec, indices(&spec.liquid), indices(&spec.input), dt, n_pre_traces, n_local)?;
+                        Some(PlasticRule::AstrocyteStdp(state))
+                    }
+                    Some(Plasticity::SynapticScaling(params)) => Some(PlasticRule::SynapticScaling(ScalingState::new(params, n_local, dt)?)),
                     Some(Plasticity::TsodyksMarkram(_)) | None => None,
                 };
                 let short_term = match &proj.plasticity {

@@ -177,42 +177,40 @@ fn backward_row<F: Real>(
         let g = &grad_out[at..at + n];
         // SAFETY: step t of batch row b is written by this task alone.
         let g_current = unsafe { writer.run(at, n) };
-        let next_current =
-            (t + 1 < dims.steps).then(|| &current[dims.at(t + 1, b)..dims.at(t + 1, b) + n]);
-        for j in 0..n {
-            let (beta, theta) = (p.beta[j], p.threshold[j]);
-            let (g_s, g_v) = if spikes_out {
-                (g[j], zero)
-            } else {
-                (zero, g[j])
-            };
-            let s_t = heaviside(dist[j]);
-            match rule.reset {
-                Reset::Subtract => {
-                    let g_spike = if rule.detach_reset {
-                        g_s
-                    } else {
-                        g_s - theta * dv_next[j]
-                    };
-                    let dv = g_v + g_spike * slope[j] + beta * dv_next[j];
+        // Each rule's sweep is one branch-free loop over the neurons: the choices enter as
+        // 0/1 factors, so the loop vectorizes.
+        let (g_s_of, g_v_of) = if spikes_out { (one, zero) } else { (zero, one) };
+        let through_reset = if rule.detach_reset { zero } else { one };
+        let (g, g_current, dv_next) = (&g[..n], &mut g_current[..n], &mut dv_next[..n]);
+        let (dist, slope, v_prev) = (&dist[..n], &slope[..n], &v_prev[..n]);
+        let (beta, theta) = (&p.beta[..n], &p.threshold[..n]);
+        let (d_beta, d_theta) = (&mut d_beta[..n], &mut d_theta[..n]);
+        match rule.reset {
+            Reset::Subtract => {
+                for j in 0..n {
+                    let g_spike = g_s_of * g[j] - through_reset * theta[j] * dv_next[j];
+                    let dv = g_v_of * g[j] + g_spike * slope[j] + beta[j] * dv_next[j];
                     g_current[j] = dv;
                     d_beta[j] = d_beta[j] + dv * v_prev[j];
-                    d_theta[j] = d_theta[j] - g_spike * slope[j] - s_t * dv_next[j];
+                    d_theta[j] = d_theta[j] - g_spike * slope[j] - heaviside(dist[j]) * dv_next[j];
                     dv_next[j] = dv;
                 }
-                Reset::Zero => {
-                    let before_reset = next_current.map_or(zero, |i| beta * v_t[j] + i[j]);
-                    let g_spike = if rule.detach_reset {
-                        g_s
-                    } else {
-                        g_s - before_reset * dv_next[j]
-                    };
-                    let dv = g_v + g_spike * slope[j] + (one - s_t) * beta * dv_next[j];
-                    let kept = if t > 0 {
-                        one - heaviside(v_prev[j] - theta)
-                    } else {
-                        one
-                    };
+            }
+            Reset::Zero => {
+                let next_current = if t + 1 < dims.steps {
+                    &current[dims.at(t + 1, b)..dims.at(t + 1, b) + n]
+                } else {
+                    &rest[..n]
+                };
+                // At t = 0 nothing before can have spiked.
+                let after_first = if t > 0 { one } else { zero };
+                let v_t = &v_t[..n];
+                for j in 0..n {
+                    let before_reset = beta[j] * v_t[j] + next_current[j];
+                    let g_spike = g_s_of * g[j] - through_reset * before_reset * dv_next[j];
+                    let s_t = heaviside(dist[j]);
+                    let dv = g_v_of * g[j] + g_spike * slope[j] + (one - s_t) * beta[j] * dv_next[j];
+                    let kept = one - after_first * heaviside(v_prev[j] - theta[j]);
                     g_current[j] = dv * kept;
                     d_beta[j] = d_beta[j] + dv * kept * v_prev[j];
                     d_theta[j] = d_theta[j] - g_spike * slope[j];

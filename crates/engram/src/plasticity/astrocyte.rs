@@ -24,12 +24,27 @@
 //! A and the traces from before this step; then [`trace_step`] for every neuron; then
 //! [`astrocyte_step`] with this step's spike counts. State: the weight per synapse, `x` per
 //! neuron, `A` per network (plain `f64`s).
+//!
+//! In the run loop a projection takes the rule with `plasticity = { rule = "astrocyte_stdp",
+//! pre_kind = "excitatory" | "inhibitory" | "input", ... }` ([`AstroStdpSpec`]), on a 1 ms
+//! step. The astrocyte counts the spikes of the groups listed in `liquid` minus those in
+//! `input`; each projection keeps its own copy of A, so projections given the same astrocyte
+//! fields share one astrocyte as in NALSM (their copies are equal at every step). A spike
+//! reaches a synapse after its delay (at once for the one-step minimum); with delays drawn
+//! per synapse the presynaptic trace is kept per synapse.
 
 use serde::Serialize;
 
 use super::check_positive;
 use super::nalsm_neuron::check_nalsm_dt;
+use super::stdp::{Interaction, ScaledTraces};
 use crate::error::{EngramError, Result};
+use crate::network::{Arrivals, Delays, PlasticRule, ProjectionShard, Weights, row_range};
+use crate::spec::reader::TableReader;
+use crate::units::Dim;
+
+/// Names accepted in `pre_kind = "..."`, in [`PreKind`] order.
+const PRE_KINDS: &[&str] = &["excitatory", "inhibitory", "input"];
 
 /// What a model file gives for the NALSM astrocyte.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -221,6 +236,197 @@ pub fn stdp_step(
     }
     let [lo, hi] = c.bounds[kind as usize];
     (w + dw).clamp(lo, hi)
+}
+
+/// What a model file gives for an astrocyte-modulated STDP projection.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AstroStdpSpec {
+    /// The kind of the projection's presynaptic neurons (signs and bounds of the rule).
+    pub pre_kind: PreKind,
+    /// The rule; only the bounds of `pre_kind` apply.
+    pub stdp: AstroStdpParams,
+    pub astrocyte: AstrocyteParams,
+    /// Groups whose spikes raise A (the liquid) and lower it (the input).
+    pub liquid: Vec<String>,
+    pub input: Vec<String>,
+}
+
+impl AstroStdpSpec {
+    /// Reads the `plasticity` table of a projection whose weights have dimension `weight`:
+    /// `pre_kind`, `eta_plus` (>= 0), `w_min` < `w_max` (>= 0 for excitatory, <= 0 for
+    /// inhibitory presynaptic neurons), `w_a` (>= 0), `b_a` and `a_initial` (default `b_a`) in
+    /// weight units; `trace_decay` (default 0.904774) and `trace_increment` (default 0.1);
+    /// `tau_a` (time, default 100 ms); `liquid` and `input` (group names, resolved by the
+    /// loader; `input` defaults to none).
+    pub fn read(r: &TableReader, weight: Dim) -> Result<AstroStdpSpec> {
+        let (kind, kind_span) = r.req_str("pre_kind")?;
+        let pre_kind = match PRE_KINDS.iter().position(|k| *k == kind) {
+            Some(0) => PreKind::Excitatory,
+            Some(1) => PreKind::Inhibitory,
+            Some(_) => PreKind::Input,
+            None => return Err(r.error_at("pre_kind", kind_span, format!("unknown pre_kind `{kind}` (expected one of: {})", PRE_KINDS.join(", ")))),
+        };
+        let paper = AstroStdpParams::paper();
+        let bounds = [r.req_quantity("w_min", weight)?, r.req_quantity("w_max", weight)?];
+        let mut stdp = AstroStdpParams {
+            eta_plus: r.req_quantity("eta_plus", weight)?,
+            trace_decay: r.quantity_or("trace_decay", Dim::DIMENSIONLESS, paper.trace_decay)?,
+            trace_increment: r.quantity_or("trace_increment", Dim::DIMENSIONLESS, paper.trace_increment)?,
+            ..paper
+        };
+        *match pre_kind {
+            PreKind::Excitatory => &mut stdp.excitatory_bounds,
+            PreKind::Inhibitory => &mut stdp.inhibitory_bounds,
+            PreKind::Input => &mut stdp.input_bounds,
+        } = bounds;
+        let b_a = r.req_quantity("b_a", weight)?;
+        let astrocyte = AstrocyteParams {
+            tau_a: r.quantity_or("tau_a", Dim::TIME, 100.0)?,
+            w_a: r.req_quantity("w_a", weight)?,
+            b_a,
+            a_initial: r.quantity_or("a_initial", weight, b_a)?,
+        };
+        let names = |key: &str| -> Result<Vec<String>> { Ok(r.opt_str_list(key)?.unwrap_or_default().into_iter().map(|(n, _)| n).collect()) };
+        let liquid = names("liquid")?;
+        let input = names("input")?;
+        let [w_min, w_max] = bounds;
+        for (key, ok, what) in [
+            ("eta_plus", stdp.eta_plus >= 0.0, "must not be negative (the potentiation rate)"),
+            ("trace_decay", stdp.trace_decay > 0.0 && stdp.trace_decay < 1.0, "must be in (0, 1)"),
+            ("trace_increment", stdp.trace_increment > 0.0, "must be positive"),
+            ("w_max", w_min < w_max, "must be greater than `w_min`"),
+            ("w_min", pre_kind != PreKind::Excitatory || w_min >= 0.0, "must not be negative for excitatory presynaptic neurons"),
+            ("w_max", pre_kind != PreKind::Inhibitory || w_max <= 0.0, "must not be positive for inhibitory presynaptic neurons"),
+            ("tau_a", astrocyte.tau_a >= 1.0, "must be at least one step (1 ms)"),
+            ("w_a", astrocyte.w_a >= 0.0, "must not be negative"),
+            ("liquid", !liquid.is_empty(), "must name at least one population or source whose spikes the astrocyte counts"),
+        ] {
+            if !ok {
+                return Err(r.field_error(key, format!("`{key}` {what}")));
+            }
+        }
+        Ok(AstroStdpSpec { pre_kind, stdp, astrocyte, liquid, input })
+    }
+
+    /// The bounds of the projection's weights.
+    pub fn bounds(&self) -> [f64; 2] {
+        match self.pre_kind {
+            PreKind::Excitatory => self.stdp.excitatory_bounds,
+            PreKind::Inhibitory => self.stdp.inhibitory_bounds,
+            PreKind::Input => self.stdp.input_bounds,
+        }
+    }
+}
+
+/// The astrocyte-modulated STDP state of a projection's share in one shard: the rule, the
+/// astrocyte's A, the traces x / `trace_increment` of the presynaptic neurons (or synapses,
+/// where delays differ) and of the local postsynaptic neurons, and this step's arrivals.
+#[derive(Debug, Clone)]
+pub struct AstroStdpState {
+    consts: AstroStdpConsts,
+    kind: PreKind,
+    astrocyte: AstrocyteConsts,
+    a: f64,
+    /// Group indices whose spikes the astrocyte counts as liquid and as input.
+    liquid: Vec<usize>,
+    input: Vec<usize>,
+    pre_trace: ScaledTraces,
+    post_trace: ScaledTraces,
+    /// Whether a spike reached presynaptic trace k at this step, and the list of those k.
+    pre_now: Vec<bool>,
+    arrived: Vec<u32>,
+    /// Whether local postsynaptic neuron j spiked at this step.
+    post_now: Vec<bool>,
+}
+
+impl AstroStdpState {
+    /// The state for `n_pre_traces` presynaptic traces and `n_post` local postsynaptic
+    /// neurons; `liquid` and `input` are the group indices of the spec's lists.
+    pub fn new(spec: &AstroStdpSpec, liquid: Vec<usize>, input: Vec<usize>, dt: f64, n_pre_traces: usize, n_post: usize) -> Result<AstroStdpState> {
+        let consts = spec.stdp.lower(dt)?;
+        let astrocyte = spec.astrocyte.lower(dt)?;
+        Ok(AstroStdpState {
+            kind: spec.pre_kind,
+            a: astrocyte.initial(),
+            liquid,
+            input,
+            pre_trace: ScaledTraces::new(n_pre_traces, consts.d),
+            post_trace: ScaledTraces::new(n_post, consts.d),
+            pre_now: vec![false; n_pre_traces],
+            arrived: Vec::new(),
+            post_now: vec![false; n_post],
+            consts,
+            astrocyte,
+        })
+    }
+
+    /// The astrocyte's A, which sets the depression rate of the next step.
+    pub fn astrocyte(&self) -> f64 {
+        self.a
+    }
+}
+
+/// One step (phases 7-9) of astrocyte-modulated STDP on a projection's share of synapses in
+/// a shard: every synapse that a presynaptic spike reaches now, or whose postsynaptic neuron
+/// (`post_spikes`, local indices) spiked now, takes [`stdp_step`] with the traces from
+/// before this step and the current A (once, with both spikes where both happen); then the
+/// traces of those neurons (or synapses) gain `trace_increment` and all decay by d; then A
+/// takes [`astrocyte_step`] with this step's spike counts of the `liquid` and `input` groups
+/// (`spikes[g]`: group g's spikes at this step). Every shard sees the same spikes in the same
+/// order, so the result does not depend on the thread count.
+pub fn step_projection(proj: &mut ProjectionShard, sent: &[u32], post_spikes: &[u32], spikes: &[Vec<u32>]) {
+    let Some(state) = proj.plastic.as_mut() else { return };
+    let Weights::Plastic(w) = &mut proj.weights else { unreachable!("plastic projections have plastic weights") };
+    let PlasticRule::AstrocyteStdp(st) = &mut state.rule else { unreachable!("called for astrocyte STDP projections only") };
+    let AstroStdpState { consts: c, kind, a, pre_trace, post_trace, pre_now, arrived, post_now, .. } = st;
+    let (c, kind, a) = (&*c, *kind, *a);
+    let x = |traces: &ScaledTraces, k: usize| c.increment * traces.get(k);
+    post_spikes.iter().for_each(|&j| post_now[j as usize] = true);
+    let per_synapse = matches!(state.arrivals, Arrivals::Synapses(_));
+    match (&mut state.arrivals, &proj.delays) {
+        (Arrivals::Synapses(arrivals), Delays::PerSynapse(delays)) => {
+            arrivals.step(sent, &proj.row_start, delays, |s| {
+                let j = proj.post[s] as usize;
+                w[s] = stdp_step(c, kind, w[s], true, post_now[j], x(pre_trace, s), x(post_trace, j), a);
+                pre_now[s] = true;
+                arrived.push(s as u32);
+            });
+        }
+        (Arrivals::Synapses(_), Delays::Same(_)) => unreachable!("per-synapse arrivals come with per-synapse delays"),
+        (Arrivals::Neurons(in_flight), _) => {
+            let mut queued = Vec::new();
+            for &i in super::arriving(in_flight, sent, &mut queued) {
+                let x_pre = x(pre_trace, i as usize);
+                for s in row_range(&proj.row_start, i) {
+                    let j = proj.post[s] as usize;
+                    w[s] = stdp_step(c, kind, w[s], true, post_now[j], x_pre, x(post_trace, j), a);
+                }
+                pre_now[i as usize] = true;
+                arrived.push(i);
+            }
+        }
+    }
+    for &j in post_spikes {
+        let x_post = x(post_trace, j as usize);
+        for &(s, i) in state.incoming.of(j) {
+            let k = if per_synapse { s } else { i } as usize;
+            if !pre_now[k] {
+                w[s as usize] = stdp_step(c, kind, w[s as usize], false, true, x(pre_trace, k), x_post, a);
+            }
+        }
+    }
+    for k in arrived.drain(..) {
+        pre_now[k as usize] = false;
+        pre_trace.spike(k as usize, Interaction::AllToAll);
+    }
+    for &j in post_spikes {
+        post_now[j as usize] = false;
+        post_trace.spike(j as usize, Interaction::AllToAll);
+    }
+    pre_trace.step();
+    post_trace.step();
+    let count = |groups: &[usize]| groups.iter().map(|&g| spikes[g].len() as u32).sum::<u32>();
+    st.a = astrocyte_step(&st.astrocyte, a, count(&st.liquid), count(&st.input));
 }
 
 #[cfg(test)]

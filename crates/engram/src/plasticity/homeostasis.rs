@@ -23,11 +23,21 @@
 //! neuron (or at any time, e.g. every N steps) call [`advance`] / [`on_spike`], which return
 //! `E` since the previous call; apply [`scaling_factor`] to the neuron's incoming weights
 //! with [`scale_incoming`], and add [`threshold_change`] to its threshold.
+//!
+//! In the run loop both are applied every step, with the rate estimate advanced to the
+//! step's time t (spikes stamped t increment it after the step's error is taken):
+//! synaptic scaling on a projection (`plasticity = { rule = "synaptic_scaling", ... }`,
+//! [`scale_projection`]: each neuron's incoming weights of that projection), and threshold
+//! adaptation on a population (`homeostasis = { ... }` in its table,
+//! [`ThresholdAdaptation`]), for neurons with a threshold variable (`adaptive_lif`'s `th`).
 
 use serde::Serialize;
 
 use super::check_positive;
 use crate::error::{EngramError, Result};
+use crate::network::{PlasticRule, ProjectionShard, Weights};
+use crate::spec::reader::TableReader;
+use crate::units::Dim;
 
 /// What a model file gives for homeostasis. Each mechanism is on when its constant is set.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -45,6 +55,50 @@ pub struct HomeostasisParams {
 }
 
 impl HomeostasisParams {
+    /// Reads synaptic scaling from a projection's `plasticity` table (weights of dimension
+    /// `weight`): `target_rate` (rate), `tau_rate` and `tau_scale` (times), optional `w_max`.
+    pub fn read_scaling(r: &TableReader, weight: Dim) -> Result<HomeostasisParams> {
+        let p = HomeostasisParams {
+            tau_rate: r.req_quantity("tau_rate", Dim::TIME)?,
+            target_rate: r.req_quantity("target_rate", Dim::RATE)?,
+            tau_scale: Some(r.req_quantity("tau_scale", Dim::TIME)?),
+            eta_threshold: None,
+            w_max: r.opt_quantity("w_max", weight)?,
+        };
+        p.check_fields(r)?;
+        Ok(p)
+    }
+
+    /// Reads threshold adaptation from a population's `homeostasis` table: `target_rate`
+    /// (rate), `tau_rate` (time), `eta_threshold` (voltage, >= 0).
+    pub fn read_threshold(r: &TableReader) -> Result<HomeostasisParams> {
+        let p = HomeostasisParams {
+            tau_rate: r.req_quantity("tau_rate", Dim::TIME)?,
+            target_rate: r.req_quantity("target_rate", Dim::RATE)?,
+            tau_scale: None,
+            eta_threshold: Some(r.req_quantity("eta_threshold", Dim::VOLTAGE)?),
+            w_max: None,
+        };
+        p.check_fields(r)?;
+        Ok(p)
+    }
+
+    /// [`Self::validate`] with each problem reported at its field.
+    fn check_fields(&self, r: &TableReader) -> Result<()> {
+        for (key, ok, what) in [
+            ("tau_rate", self.tau_rate > 0.0, "must be positive"),
+            ("target_rate", self.target_rate > 0.0, "must be positive"),
+            ("tau_scale", self.tau_scale.is_none_or(|tau| tau > 0.0), "must be positive"),
+            ("w_max", self.w_max.is_none_or(|w| w > 0.0), "must be positive"),
+            ("eta_threshold", self.eta_threshold.is_none_or(|eta| eta >= 0.0), "must not be negative (a negative rate drives the rate away from the target)"),
+        ] {
+            if !ok {
+                return Err(r.field_error(key, format!("`{key}` {what}")));
+            }
+        }
+        Ok(())
+    }
+
     pub fn validate(&self) -> Result<()> {
         check_positive("homeostasis", "tau_rate", self.tau_rate)?;
         check_positive("homeostasis", "target_rate", self.target_rate)?;
@@ -140,14 +194,121 @@ pub fn scaling_factor(c: &HomeostasisConsts, error: f64) -> f64 {
 #[inline]
 pub fn scale_incoming(c: &HomeostasisConsts, factor: f64, weights: &mut [f64]) {
     for w in weights {
-        *w = (*w * factor).clamp(-c.w_max, c.w_max);
+        *w = scale(c, factor, *w);
     }
+}
+
+/// One weight multiplied by `factor`, kept within |w| <= w_max.
+#[inline]
+pub fn scale(c: &HomeostasisConsts, factor: f64, w: f64) -> f64 {
+    (w * factor).clamp(-c.w_max, c.w_max)
 }
 
 /// The threshold change (mV) over an interval with rate error integral `error`.
 #[inline]
 pub fn threshold_change(c: &HomeostasisConsts, error: f64) -> f64 {
     c.eta_threshold * error
+}
+
+/// The rate estimates of a projection's local postsynaptic neurons, for synaptic scaling.
+#[derive(Debug, Clone)]
+pub struct ScalingState {
+    consts: HomeostasisConsts,
+    rates: Vec<RateState>,
+    dt: f64,
+}
+
+impl ScalingState {
+    /// `n_post` neurons with no rate estimate yet (0 at t = 0), on a step of `dt` ms; `params`
+    /// with its `w_max` in the projection's stored weight units.
+    pub fn new(params: &HomeostasisParams, n_post: usize, dt: f64) -> Result<ScalingState> {
+        Ok(ScalingState { consts: params.lower()?, rates: vec![RateState::default(); n_post], dt })
+    }
+}
+
+/// Calls `f(j, E)` for every neuron j of `rates` with its rate error integral up to `t`,
+/// registering the spikes of `spikes` (increasing local indices) after the error is taken.
+fn rate_errors(c: &HomeostasisConsts, rates: &mut [RateState], spikes: &[u32], t: f64, mut f: impl FnMut(usize, f64)) {
+    let mut next = spikes.iter().peekable();
+    for (j, s) in rates.iter_mut().enumerate() {
+        let error = if next.next_if(|&&k| k as usize == j).is_some() { on_spike(c, s, t) } else { advance(c, s, t) };
+        f(j, error);
+    }
+}
+
+/// One step of synaptic scaling on a projection's share in a shard, at step `step` (time
+/// t = step dt) with this step's postsynaptic spikes `post_spikes` (local indices): each
+/// local neuron's incoming weights of the projection are multiplied by
+/// [`scaling_factor`] of its rate error integral since the previous step. Each shard scales
+/// its own neurons' synapses, so the result does not depend on the thread count.
+pub fn scale_projection(proj: &mut ProjectionShard, post_spikes: &[u32], step: u64) {
+    let Some(state) = proj.plastic.as_mut() else { return };
+    let Weights::Plastic(w) = &mut proj.weights else { unreachable!("plastic projections have plastic weights") };
+    let PlasticRule::SynapticScaling(sc) = &mut state.rule else { unreachable!("called for synaptic scaling projections only") };
+    let t = step as f64 * sc.dt;
+    let incoming = &state.incoming;
+    rate_errors(&sc.consts, &mut sc.rates, post_spikes, t, |j, error| {
+        let factor = scaling_factor(&sc.consts, error);
+        for &(s, _) in incoming.of(j as u32) {
+            w[s as usize] = scale(&sc.consts, factor, w[s as usize]);
+        }
+    });
+}
+
+/// Threshold adaptation of a population's block of neurons in one shard, for a neuron
+/// model whose threshold is `v_th + th` with a state variable `th` that decays by
+/// `th_decay` per step before the threshold test (`adaptive_lif`). The homeostatic offset θ
+/// of each neuron is kept in `th` and exempt from that decay: [`Self::before_step`] adds
+/// `θ (1/th_decay - 1)` so that the model's decay leaves θ in place for the test, and
+/// [`Self::after_step`] moves θ by [`threshold_change`]. Between steps `th` = the model's
+/// spike-triggered part + θ.
+#[derive(Debug, Clone)]
+pub struct ThresholdAdaptation {
+    consts: HomeostasisConsts,
+    rates: Vec<RateState>,
+    offset: Vec<f64>,
+    /// 1/th_decay - 1.
+    undo_decay: f64,
+    dt: f64,
+    /// Index of `th` among the model's state variables.
+    pub th_var: usize,
+}
+
+impl ThresholdAdaptation {
+    pub fn new(params: &HomeostasisParams, n: usize, dt: f64, th_decay: f64, th_var: usize) -> Result<ThresholdAdaptation> {
+        Ok(ThresholdAdaptation {
+            consts: params.lower()?,
+            rates: vec![RateState::default(); n],
+            offset: vec![0.0; n],
+            undo_decay: 1.0 / th_decay - 1.0,
+            dt,
+            th_var,
+        })
+    }
+
+    /// Before the neurons' step: compensates the decay the model applies to θ.
+    pub fn before_step(&self, th: &mut [f64]) {
+        for (th, &offset) in th.iter_mut().zip(&self.offset) {
+            *th = offset.mul_add(self.undo_decay, *th);
+        }
+    }
+
+    /// After the neurons' step `step` with spikes `spikes` (increasing local indices): each
+    /// neuron's θ (and `th`) moves by `eta_threshold E`.
+    pub fn after_step(&mut self, th: &mut [f64], spikes: &[u32], step: u64) {
+        let t = step as f64 * self.dt;
+        let (c, offset) = (&self.consts, &mut self.offset);
+        rate_errors(c, &mut self.rates, spikes, t, |j, error| {
+            let change = threshold_change(c, error);
+            offset[j] += change;
+            th[j] += change;
+        });
+    }
+
+    /// The homeostatic threshold offsets θ (mV).
+    pub fn offsets(&self) -> &[f64] {
+        &self.offset
+    }
 }
 
 #[cfg(test)]

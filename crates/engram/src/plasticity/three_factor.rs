@@ -23,11 +23,30 @@
 //! the synapses of the modulated projection every step, or at each change of M. At a spike,
 //! update the synapses with [`on_pre`] / [`on_post`] (which read the other side's trace),
 //! then register the spike on the neuron's own trace once.
+//!
+//! In the run loop (`plasticity = { rule = "three_factor", modulator = "...", ... }`) M is
+//! the activity of a population or spike source, low-pass filtered and less a baseline:
+//!
+//! ```text
+//! tau_modulator dm/dt = -m + (1/N) sum_k delta(t - t_k)     (spikes of the N modulator neurons)
+//! M(t) = m(t) - baseline
+//! ```
+//! so m estimates the modulator's mean rate (1/ms; `eta` is then in weight units) and a
+//! single spike of a one-neuron modulator has `∫ m dt = 1`. Between spikes m and e both
+//! decay exponentially, so [`step_projection`] integrates each step in closed form, for all
+//! synapses of the projection at once:
+//! `∫ eta (m - baseline) e ds = eta e(t0) [m(t0) (1 - exp(-dt k)) / k - baseline tau_e (1 - exp(-dt/tau_e))]`
+//! with `k = 1/tau_modulator + 1/tau_e` (the baseline term is [`advance`]'s, with M constant);
+//! the weight is clipped to its bounds at the end of each step.
 
 use serde::Serialize;
 
 use super::check_positive;
+use super::stdp::{Interaction, ScaledTraces};
 use crate::error::{EngramError, Result};
+use crate::network::{Arrivals, Delays, PlasticRule, ProjectionShard, Weights, row_range};
+use crate::spec::reader::TableReader;
+use crate::units::Dim;
 
 /// What a model file gives for a three-factor rule.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -184,6 +203,168 @@ pub fn on_post(c: &ThreeFactorConsts, el: &mut Eligibility, w: f64, pre: &PreTra
     let w = advance(c, el, w, m, t);
     el.e = c.a_plus.mul_add(pre.at(c, t), el.e);
     w
+}
+
+/// What a model file gives for a three-factor projection: the rule, and where its
+/// modulator comes from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ThreeFactorSpec {
+    pub params: ThreeFactorParams,
+    /// The population or spike source whose spikes make the modulator.
+    pub modulator: String,
+    /// Time constant of the modulator trace m (ms).
+    pub tau_modulator: f64,
+    /// Rate subtracted from m (1/ms, >= 0): M = m - baseline.
+    pub baseline: f64,
+}
+
+impl ThreeFactorSpec {
+    /// Reads the `plasticity` table of a projection whose weights have dimension `weight`:
+    /// `modulator` (a name, resolved by the loader), `tau_modulator` (time), optional
+    /// `modulator_baseline` (rate, default 0), `tau_plus`, `tau_minus`, `tau_e` (times),
+    /// `a_plus` (>= 0), `a_minus` (<= 0) (dimensionless), `eta` (>= 0) and the bounds
+    /// `w_max` and optional `w_min` (default 0) in weight units.
+    pub fn read(r: &TableReader, weight: Dim) -> Result<ThreeFactorSpec> {
+        let (modulator, _) = r.req_str("modulator")?;
+        let w_min = r.quantity_or("w_min", weight, 0.0)?;
+        let spec = ThreeFactorSpec {
+            params: ThreeFactorParams {
+                tau_plus: r.req_quantity("tau_plus", Dim::TIME)?,
+                tau_minus: r.req_quantity("tau_minus", Dim::TIME)?,
+                a_plus: r.req_quantity("a_plus", Dim::DIMENSIONLESS)?,
+                a_minus: r.req_quantity("a_minus", Dim::DIMENSIONLESS)?,
+                tau_e: r.req_quantity("tau_e", Dim::TIME)?,
+                eta: r.req_quantity("eta", weight)?,
+                bounds: Some([w_min, r.req_quantity("w_max", weight)?]),
+            },
+            modulator: modulator.to_string(),
+            tau_modulator: r.req_quantity("tau_modulator", Dim::TIME)?,
+            baseline: r.quantity_or("modulator_baseline", Dim::RATE, 0.0)?,
+        };
+        let p = &spec.params;
+        for (key, ok, what) in [
+            ("tau_plus", p.tau_plus > 0.0, "must be positive"),
+            ("tau_minus", p.tau_minus > 0.0, "must be positive"),
+            ("tau_e", p.tau_e > 0.0, "must be positive"),
+            ("tau_modulator", spec.tau_modulator > 0.0, "must be positive"),
+            ("a_plus", p.a_plus >= 0.0, "must not be negative (the tag of a pre-post pair)"),
+            ("a_minus", p.a_minus <= 0.0, "must not be positive (the tag of a post-pre pair)"),
+            ("eta", p.eta >= 0.0, "must not be negative (the modulator carries the sign)"),
+            ("modulator_baseline", spec.baseline >= 0.0, "must not be negative"),
+            ("w_max", w_min < p.bounds.map_or(0.0, |[_, hi]| hi), "must be greater than `w_min`"),
+        ] {
+            if !ok {
+                return Err(r.field_error(key, format!("`{key}` {what}")));
+            }
+        }
+        Ok(spec)
+    }
+}
+
+/// The three-factor state of a projection's share in one shard: coincidence traces x (per
+/// presynaptic neuron, or per synapse where delays differ) and y (per local postsynaptic
+/// neuron), the eligibility of every synapse, and the modulator trace m (the same in every
+/// shard, which all see the same modulator spikes).
+#[derive(Debug, Clone)]
+pub struct ThreeFactorState {
+    consts: ThreeFactorConsts,
+    /// Index of the modulator's group (populations, then sources).
+    pub modulator: usize,
+    pre_trace: ScaledTraces,
+    post_trace: ScaledTraces,
+    eligibility: Vec<f64>,
+    m: f64,
+    /// Per step: decay of m, m's jump per modulator spike (1 / (N tau_modulator)), decay of
+    /// e, and a step's weight change per unit e: `gain_m m - gain_baseline` with
+    /// `gain_m = eta (1 - exp(-dt k)) / k` and `gain_baseline = eta baseline tau_e (1 - exp(-dt/tau_e))`.
+    m_decay: f64,
+    m_jump: f64,
+    e_decay: f64,
+    gain_m: f64,
+    gain_baseline: f64,
+}
+
+impl ThreeFactorState {
+    /// The state for `n_pre_traces` presynaptic traces, `n_post` local postsynaptic neurons
+    /// and `n_synapses` synapses, with a modulator of `modulator_size` neurons (group index
+    /// `modulator`), on a step of `dt` ms.
+    pub fn new(spec: &ThreeFactorSpec, modulator: usize, modulator_size: usize, dt: f64, n_pre_traces: usize, n_post: usize, n_synapses: usize) -> Result<ThreeFactorState> {
+        let consts = spec.params.lower()?;
+        check_positive("three-factor", "tau_modulator", spec.tau_modulator)?;
+        let (e_decay, m_decay) = (super::decay(dt, spec.params.tau_e), super::decay(dt, spec.tau_modulator));
+        let k = 1.0 / spec.tau_modulator + 1.0 / spec.params.tau_e;
+        Ok(ThreeFactorState {
+            pre_trace: ScaledTraces::new(n_pre_traces, super::decay(dt, spec.params.tau_plus)),
+            post_trace: ScaledTraces::new(n_post, super::decay(dt, spec.params.tau_minus)),
+            eligibility: vec![0.0; n_synapses],
+            m: 0.0,
+            m_decay,
+            m_jump: 1.0 / (modulator_size as f64 * spec.tau_modulator),
+            e_decay,
+            gain_m: spec.params.eta * -(-dt * k).exp_m1() / k,
+            gain_baseline: consts.eta_tau_e * spec.baseline * -(-dt * consts.inv_tau_e).exp_m1(),
+            modulator,
+            consts,
+        })
+    }
+
+    /// The eligibility of every synapse, in table order.
+    pub fn eligibility(&self) -> &[f64] {
+        &self.eligibility
+    }
+}
+
+/// One step of the three-factor rule on a projection's share of synapses in a shard (the
+/// schedule's `plasticity` phase), for spikes stamped t: every synapse is advanced over
+/// [t - dt, t] in closed form (`w += e (gain_m m - gain_baseline)`, then clipped to the
+/// bounds; e and m decay over the step); the coincidence traces decay by one step; presynaptic spikes reaching the
+/// synapses now tag them with `a_minus y` and increment x, this step's postsynaptic spikes
+/// (local indices) tag theirs with `a_plus x` and increment y; then m decays by one step and
+/// gains `1/(N tau_modulator)` for each of the `modulator_spikes` of this step. Every shard
+/// sees the same spikes in the same order, so the result does not depend on the thread count.
+pub fn step_projection(proj: &mut ProjectionShard, sent: &[u32], post_spikes: &[u32], modulator_spikes: usize) {
+    let Some(state) = proj.plastic.as_mut() else { return };
+    let Weights::Plastic(w) = &mut proj.weights else { unreachable!("plastic projections have plastic weights") };
+    let PlasticRule::ThreeFactor(tf) = &mut state.rule else { unreachable!("called for three-factor projections only") };
+    let ThreeFactorState { consts: c, pre_trace, post_trace, eligibility, .. } = tf;
+    let gain = tf.gain_m.mul_add(tf.m, -tf.gain_baseline);
+    if gain == 0.0 {
+        eligibility.iter_mut().for_each(|e| *e *= tf.e_decay);
+    } else {
+        for (w, e) in w.iter_mut().zip(eligibility.iter_mut()) {
+            *w = gain.mul_add(*e, *w).clamp(c.w_min, c.w_max);
+            *e *= tf.e_decay;
+        }
+    }
+    pre_trace.step();
+    post_trace.step();
+    let per_synapse = matches!(state.arrivals, Arrivals::Synapses(_));
+    match (&mut state.arrivals, &proj.delays) {
+        (Arrivals::Synapses(arrivals), Delays::PerSynapse(delays)) => {
+            arrivals.step(sent, &proj.row_start, delays, |s| {
+                eligibility[s] = c.a_minus.mul_add(post_trace.get(proj.post[s] as usize), eligibility[s]);
+                pre_trace.spike(s, Interaction::AllToAll);
+            });
+        }
+        (Arrivals::Synapses(_), Delays::Same(_)) => unreachable!("per-synapse arrivals come with per-synapse delays"),
+        (Arrivals::Neurons(in_flight), _) => {
+            let mut queued = Vec::new();
+            for &i in super::arriving(in_flight, sent, &mut queued) {
+                for s in row_range(&proj.row_start, i) {
+                    eligibility[s] = c.a_minus.mul_add(post_trace.get(proj.post[s] as usize), eligibility[s]);
+                }
+                pre_trace.spike(i as usize, Interaction::AllToAll);
+            }
+        }
+    }
+    for &j in post_spikes {
+        for &(s, i) in state.incoming.of(j) {
+            let x = pre_trace.get(if per_synapse { s } else { i } as usize);
+            eligibility[s as usize] = c.a_plus.mul_add(x, eligibility[s as usize]);
+        }
+        post_trace.spike(j as usize, Interaction::AllToAll);
+    }
+    tf.m = tf.m_jump.mul_add(modulator_spikes as f64, tf.m * tf.m_decay);
 }
 
 #[cfg(test)]

@@ -13,8 +13,11 @@ use serde::Serialize;
 
 use crate::error::{EngramError, Result};
 use crate::neurons::{self, NeuronParams};
+use crate::plasticity::astrocyte::AstroStdpSpec;
+use crate::plasticity::homeostasis::HomeostasisParams;
 use crate::plasticity::short_term::TsodyksParams;
 use crate::plasticity::stdp::StdpParams;
+use crate::plasticity::three_factor::ThreeFactorSpec;
 use crate::plasticity::triplet::TripletParams;
 use crate::synapses::{self, SynapseModel};
 use crate::units::Dim;
@@ -48,6 +51,8 @@ pub struct PopulationSpec {
     pub neuron: NeuronParams,
     /// Initial values: neuron state variables, or `s_<synapse name>` for a synapse channel.
     pub init: Vec<(String, ValueSpec)>,
+    /// Intrinsic threshold adaptation toward a target rate (`plasticity::homeostasis`).
+    pub homeostasis: Option<HomeostasisParams>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -103,6 +108,12 @@ pub enum Plasticity {
     /// Tsodyks-Markram short-term plasticity (`plasticity::short_term`): scales each
     /// transmitted spike by the synapse's efficacy, leaving the stored weight as it is.
     TsodyksMarkram(TsodyksParams),
+    /// Eligibility trace times a modulator (`plasticity::three_factor`): changes the weights.
+    ThreeFactor(ThreeFactorSpec),
+    /// NALSM's STDP with astrocyte-controlled depression (`plasticity::astrocyte`).
+    AstrocyteStdp(AstroStdpSpec),
+    /// Synaptic scaling toward a target rate (`plasticity::homeostasis`).
+    SynapticScaling(HomeostasisParams),
 }
 
 /// An injected current: `amplitude` from `start` to `stop` (ms) into `neurons` of `target`
@@ -162,16 +173,30 @@ pub fn parse(path: &Path, text: &str) -> Result<NetworkSpec> {
     Ok(spec)
 }
 
-const POPULATION_KEYS: &[&str] = &["name", "size", "model", "params", "init"];
+const POPULATION_KEYS: &[&str] = &["name", "size", "model", "params", "init", "homeostasis"];
+const HOMEOSTASIS_KEYS: &[&str] = &["target_rate", "tau_rate", "eta_threshold"];
 const SOURCE_KEYS: &[&str] = &["name", "kind", "size", "rate", "ids", "times"];
 const PROJECTION_KEYS: &[&str] = &["name", "pre", "post", "connect", "synapse", "weight", "delay", "plasticity"];
 const STDP_KEYS: &[&str] = &["rule", "tau_plus", "tau_minus", "a_plus", "a_minus", "w_max", "bounds", "interaction"];
 const TRIPLET_KEYS: &[&str] =
     &["rule", "tau_plus", "tau_x", "tau_minus", "tau_y", "a2_plus", "a3_plus", "a2_minus", "a3_minus", "w_max"];
 const TSODYKS_MARKRAM_KEYS: &[&str] = &["rule", "u", "tau_rec", "tau_fac"];
+const THREE_FACTOR_KEYS: &[&str] = &[
+    "rule", "modulator", "tau_modulator", "modulator_baseline", "tau_plus", "tau_minus", "a_plus", "a_minus", "tau_e", "eta", "w_min", "w_max",
+];
+const ASTROCYTE_STDP_KEYS: &[&str] = &[
+    "rule", "pre_kind", "eta_plus", "w_min", "w_max", "trace_decay", "trace_increment", "tau_a", "w_a", "b_a", "a_initial", "liquid", "input",
+];
+const SYNAPTIC_SCALING_KEYS: &[&str] = &["rule", "target_rate", "tau_rate", "tau_scale", "w_max"];
 /// Names accepted in `plasticity = { rule = "..." }`, with the fields each takes.
-pub const PLASTICITY_RULES: &[(&str, &[&str])] =
-    &[("stdp", STDP_KEYS), ("triplet", TRIPLET_KEYS), ("tsodyks_markram", TSODYKS_MARKRAM_KEYS)];
+pub const PLASTICITY_RULES: &[(&str, &[&str])] = &[
+    ("stdp", STDP_KEYS),
+    ("triplet", TRIPLET_KEYS),
+    ("tsodyks_markram", TSODYKS_MARKRAM_KEYS),
+    ("three_factor", THREE_FACTOR_KEYS),
+    ("astrocyte_stdp", ASTROCYTE_STDP_KEYS),
+    ("synaptic_scaling", SYNAPTIC_SCALING_KEYS),
+];
 const CONNECT_KEYS: &[&str] = &["rule", "p", "k", "autapses", "pre", "post"];
 const SYNAPSE_KEYS: &[&str] = &["model", "name", "tau", "e_rev"];
 const CURRENT_KEYS: &[&str] = &["target", "neurons", "amplitude", "start", "stop"];
@@ -234,7 +259,7 @@ impl Loader {
             t.audit(PROJECTION_KEYS)?;
             let pre = self.lookup(&t, "pre", true)?;
             let post = self.lookup(&t, "post", false)?;
-            let (proj, name_span) = read_projection(&t, i, &run, size_of(pre), size_of(post), pre == post)?;
+            let (proj, name_span) = read_projection(&t, i, &run, size_of(pre), size_of(post), pre == post, &self.names)?;
             let Entity::Population(post_index) = post else { unreachable!("lookup rejects sources as targets") };
             join_channel(&t, &mut channels[post_index], &proj, name_span)?;
             projections.push(proj);
@@ -427,7 +452,24 @@ fn read_population(t: &TableReader) -> Result<(PopulationSpec, Vec<ChannelInit>)
         }
         it.finish()?;
     }
-    Ok((PopulationSpec { name: name.to_string(), size, neuron, init }, channel_keys))
+    let homeostasis = match t.opt_table("homeostasis")? {
+        None => None,
+        Some(h) => {
+            h.audit(HOMEOSTASIS_KEYS)?;
+            if !neuron.vars().contains(&"th") {
+                return Err(t.field_error(
+                    "homeostasis",
+                    format!(
+                        "threshold adaptation needs a neuron with a threshold variable `th`: use model = \"adaptive_lif\" (with th_jump = \"0 mV\" it is a LIF neuron), not `{model}`"
+                    ),
+                ));
+            }
+            let p = HomeostasisParams::read_threshold(&h)?;
+            h.finish()?;
+            Some(p)
+        }
+    };
+    Ok((PopulationSpec { name: name.to_string(), size, neuron, init, homeostasis }, channel_keys))
 }
 
 /// Dimension of a neuron state variable other than `v`.
@@ -497,6 +539,7 @@ fn read_projection(
     n_pre: usize,
     n_post: usize,
     same_population: bool,
+    names: &HashMap<String, Entity>,
 ) -> Result<(ProjectionSpec, Option<Range<usize>>)> {
     let name = t.opt_str("name")?.map_or_else(|| format!("projection{index}"), |(n, _)| n.to_string());
     let (pre, _) = t.req_str("pre")?;
@@ -537,18 +580,27 @@ fn read_projection(
         Some((n, span)) => (Some(n), Some(span)),
         None => (None, None),
     };
-    let plasticity = read_plasticity(t, &synapse, &weight, &delay)?;
+    let plasticity = read_plasticity(t, &synapse, &weight, &delay, run, names)?;
     let spec = ProjectionSpec { name, pre: pre.to_string(), post: post.to_string(), connect, weight, delay, synapse, channel, plasticity };
     Ok((spec, name_span))
 }
 
-/// The projection's `plasticity` table, if any. STDP rules (pair, triplet) need a weight they
-/// can change on delta, exponential and conductance synapses (alpha kernels store scaled
-/// weights) and initial weights within [0, w_max] (triplet STDP without `w_max` is unbounded,
-/// so not allowed on conductances); pair STDP takes per-synapse delays, triplet STDP one delay
-/// for the whole projection.
-/// Tsodyks-Markram scales transmitted spikes and takes any synapse and delays.
-fn read_plasticity(t: &TableReader, synapse: &SynapseModel, weight: &ValueSpec, delay: &ValueSpec) -> Result<Option<Plasticity>> {
+/// The projection's `plasticity` table, if any. Weight-changing rules (pair and triplet
+/// STDP, three-factor, astrocyte STDP, synaptic scaling) need a weight they can change on
+/// delta, exponential and conductance synapses (alpha kernels store scaled weights) and
+/// initial weights within their bounds (triplet STDP without `w_max` is unbounded, so not
+/// allowed on conductances, whose weights must stay non-negative); all but triplet STDP take
+/// per-synapse delays. Names in the rule (the three-factor `modulator`, the astrocyte's
+/// `liquid` and `input`) must be populations or sources. Astrocyte STDP runs on NALSM's
+/// 1 ms step. Tsodyks-Markram scales transmitted spikes and takes any synapse and delays.
+fn read_plasticity(
+    t: &TableReader,
+    synapse: &SynapseModel,
+    weight: &ValueSpec,
+    delay: &ValueSpec,
+    run: &RunSpec,
+    names: &HashMap<String, Entity>,
+) -> Result<Option<Plasticity>> {
     let Some(p) = t.opt_table("plasticity")? else { return Ok(None) };
     let mut all_keys: Vec<&str> = PLASTICITY_RULES.iter().flat_map(|(_, keys)| keys.iter().copied()).collect();
     all_keys.sort_unstable();
@@ -574,26 +626,68 @@ fn read_plasticity(t: &TableReader, synapse: &SynapseModel, weight: &ValueSpec, 
             "triplet needs one delay for the whole projection (heterogeneous delays are not supported with triplet STDP yet)",
         ));
     }
-    let (plasticity, w_max) = if rule == "triplet" {
-        let params = TripletParams::read(&p, synapse.weight_dim())?;
-        let w_max = params.w_max;
-        (Plasticity::Triplet(params), w_max)
-    } else {
-        let params = StdpParams::read(&p, synapse.weight_dim())?;
-        let w_max = params.w_max;
-        (Plasticity::Stdp(params), Some(w_max))
+    if rule == "astrocyte_stdp" && run.dt != 1.0 {
+        let message = format!("astrocyte_stdp runs on NALSM's 1 ms step: set `dt = \"1 ms\"` in [run] (it is {} ms)", run.dt);
+        return Err(p.error_at("rule", rule_span, message));
+    }
+    let resolve = |key: &str, list: Vec<SpannedName>| -> Result<()> {
+        match list.into_iter().find(|(name, _)| !names.contains_key(name)) {
+            Some((name, span)) => Err(p.error_at(key, span, format!("`{name}` is not a population or spike source"))),
+            None => Ok(()),
+        }
     };
-    if w_max.is_none() && synapse.is_conductance() {
-        let message = "triplet STDP on a conductance synapse needs `w_max` (without it weights are unbounded and could turn negative)";
-        return Err(p.field_error("w_max", message));
+    let dim = synapse.weight_dim();
+    // The rule, and the bounds its initial weights must lie within (None: unbounded).
+    let (plasticity, bounds) = match rule {
+        "triplet" => {
+            let params = TripletParams::read(&p, dim)?;
+            let w_max = params.w_max;
+            if w_max.is_none() && synapse.is_conductance() {
+                let message = "triplet STDP on a conductance synapse needs `w_max` (without it weights are unbounded and could turn negative)";
+                return Err(p.field_error("w_max", message));
+            }
+            (Plasticity::Triplet(params), w_max.map(|w| [0.0, w]))
+        }
+        "stdp" => {
+            let params = StdpParams::read(&p, dim)?;
+            let w_max = params.w_max;
+            (Plasticity::Stdp(params), Some([0.0, w_max]))
+        }
+        "three_factor" => {
+            let spec = ThreeFactorSpec::read(&p, dim)?;
+            resolve("modulator", p.opt_str("modulator")?.map(|(n, span)| (n.to_string(), span)).into_iter().collect())?;
+            let bounds = spec.params.bounds.expect("read with bounds");
+            (Plasticity::ThreeFactor(spec), Some(bounds))
+        }
+        "astrocyte_stdp" => {
+            let spec = AstroStdpSpec::read(&p, dim)?;
+            for key in ["liquid", "input"] {
+                resolve(key, p.opt_str_list(key)?.unwrap_or_default())?;
+            }
+            let bounds = spec.bounds();
+            (Plasticity::AstrocyteStdp(spec), Some(bounds))
+        }
+        _ => {
+            let params = HomeostasisParams::read_scaling(&p, dim)?;
+            let bounds = params.w_max.map(|w| [if synapse.is_conductance() { 0.0 } else { -w }, w]);
+            (Plasticity::SynapticScaling(params), bounds)
+        }
+    };
+    if let Some([w_min, _]) = bounds
+        && w_min < 0.0
+        && synapse.is_conductance()
+    {
+        let message = "a conductance weight must not be negative: `w_min` must be >= 0 on exp_cond synapses (use a reversal potential for inhibition)";
+        return Err(p.field_error("w_min", message));
     }
     p.finish()?;
     let (low, high) = weight.range();
-    if let Some(w_max) = w_max
-        && (low < 0.0 || high > w_max)
+    if let Some([w_min, w_max]) = bounds
+        && (low < w_min || high > w_max)
     {
         let span = t.get("weight").map(|v| v.span()).unwrap_or(0..0);
-        return Err(t.error_at("weight", span, format!("plastic weights must start within [0, w_max = {w_max}]")));
+        let range = if w_min == 0.0 { format!("[0, w_max = {w_max}]") } else { format!("[w_min, w_max] = [{w_min}, {w_max}]") };
+        return Err(t.error_at("weight", span, format!("plastic weights must start within {range}")));
     }
     Ok(Some(plasticity))
 }
