@@ -2,8 +2,12 @@
 //! specification (`shared/specs/model-specs.md` §9.7: A+ = 0.01, A- = -0.0105, tau 20 ms;
 //! +10 ms gives 0.01 e^-0.5, -10 ms gives -0.0105 e^-0.5), a synaptic delay shifts the pre
 //! spike's arrival (per synapse where delays are drawn), 60 pairs at 20 Hz give the triplet-STDP changes of §9.8, a 20 Hz train
-//! through Tsodyks-Markram synapses gives the efficacies of §9.9, and Poisson-driven
-//! networks with plastic synapses learn the same weights and spikes at any thread count.
+//! through Tsodyks-Markram synapses gives the efficacies of §9.9, a pre/post pair and one
+//! modulator spike change a three-factor synapse by the closed-form integral, astrocyte STDP
+//! gives the NALSM values of §3.7 (and its depression follows the astrocyte), synaptic
+//! scaling and threshold adaptation follow the exact rate-error integral, the three-factor
+//! and astrocyte rules tag each synapse at its own delay, and Poisson-driven networks with
+//! plastic synapses learn the same weights and spikes at any thread count.
 
 use engram::engine::{self, RunResult};
 use engram::network::{Delays, Network};

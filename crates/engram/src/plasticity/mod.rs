@@ -6,11 +6,15 @@
 //! every step, with the same result. Times are in ms, as everywhere in the engine.
 //!
 //! Verified against the specification (`shared/specs/model-specs.md` §3.4, §3.7, §9.7-9.9).
-//! In the run loop, a projection takes pair STDP with `plasticity = { rule = "stdp", ... }`
-//! or triplet STDP with `rule = "triplet"` (`stdp::step_projection`,
-//! `triplet::step_projection`, the schedule's `plasticity` phase), and Tsodyks-Markram
-//! short-term plasticity with `rule = "tsodyks_markram"` (`short_term::ShortTermSynapses`,
-//! the `propagate` phase); the other rules are components the run loop does not call yet.
+//! In the run loop, a projection selects its rule with `plasticity = { rule = "...", ... }`:
+//! pair STDP (`"stdp"`), triplet STDP (`"triplet"`), the three-factor rule
+//! (`"three_factor"`), NALSM's astrocyte-modulated STDP (`"astrocyte_stdp"`) and synaptic
+//! scaling (`"synaptic_scaling"`) change the stored weights in the schedule's `plasticity`
+//! phase (each module's `step_projection` / `scale_projection`); Tsodyks-Markram short-term
+//! plasticity (`"tsodyks_markram"`, `short_term::ShortTermSynapses`) scales transmitted
+//! spikes in the `propagate` phase. A population takes intrinsic threshold adaptation with
+//! `homeostasis = { ... }` (`homeostasis::ThresholdAdaptation`, around its `update`).
+//! The NALSM neuron (`nalsm_neuron`) is a component the run loop does not call.
 
 pub mod astrocyte;
 pub mod homeostasis;
