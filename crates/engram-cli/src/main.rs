@@ -11,6 +11,7 @@ use engram::{EngramError, engine, output, spec};
 use indicatif::{ProgressBar, ProgressStyle};
 
 mod bdh;
+mod lsm;
 mod train;
 
 #[derive(Parser)]
@@ -57,6 +58,21 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
         /// Print no summary.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Run a liquid state machine (NALSM, Ivanov & Michmizos 2021) on MNIST: organise the
+    /// liquid, record spike counts, fit a readout (see examples/lsm/).
+    Lsm {
+        /// The LSM file.
+        config: PathBuf,
+        /// Output directory for results.json (default: out/<config name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Worker threads (default: all cores). Results do not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Print no progress bar and no summary.
         #[arg(long)]
         quiet: bool,
     },
@@ -130,6 +146,7 @@ fn main() -> ExitCode {
         Command::Run { model, .. } | Command::Check { model } => Some(model.clone()),
         Command::Htm { config, out, quiet } => return htm(config, out.clone(), *quiet),
         Command::Bdh { .. } => None,
+        Command::Lsm { config, out, threads, quiet } => return lsm::lsm(config, out.clone(), *threads, *quiet),
         Command::Train { config, out, resume, force, threads, quiet } => {
             let (config, out, resume, force, threads, quiet) = (config.clone(), out.clone(), *resume, *force, *threads, *quiet);
             return train::train(train::TrainArgs { config, out, resume, force, threads, quiet });
@@ -159,7 +176,7 @@ fn main() -> ExitCode {
             print!("{}", engine::describe_schedule());
             Ok(())
         }
-        Command::Htm { .. } | Command::Train { .. } | Command::Eval { .. } | Command::BenchTrain { .. } => unreachable!("handled above"),
+        Command::Htm { .. } | Command::Lsm { .. } | Command::Train { .. } | Command::Eval { .. } | Command::BenchTrain { .. } => unreachable!("handled above"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
