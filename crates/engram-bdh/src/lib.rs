@@ -9,15 +9,16 @@
 //! - [`model`]: the five parameter tensors and the token-parallel (training) forward pass.
 //! - [`recurrent`]: the same function as a recurrence over a per-layer, per-head synaptic state
 //!   `S ∈ R^{N×D}` (a rank-1 Hebbian write per token), and sampling from it.
-//! - [`fused`]: the element-wise work on the neuron tensors as fused candle ops.
+//! - [`attention`]: a layer's neuron block (projections, ReLU, RoPE, causal linear attention,
+//!   LayerNorm, gating, dropout) as one fused op with a hand-written backward.
 //! - [`data`], [`train`], [`checkpoint`]: byte corpus, training loop, safetensors checkpoints.
 //!
 //! Neuron tensors are laid out `[H, B·T, N]` (head, batch-major tokens, neuron in the head).
 
+pub mod attention;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
-pub mod fused;
 pub mod model;
 pub mod recurrent;
 pub mod rope;

@@ -21,9 +21,9 @@
 //! ```
 //!
 //! Neuron tensors are `[H, B·T, N]`: head, then batch-major tokens, then neuron. The
-//! element-wise work on them (ReLU, RoPE, gating, dropout) runs either as one candle op per
-//! operation ([`Kernels::Reference`], the definition) or fused ([`Kernels::Fused`],
-//! [`crate::fused`]), tested equal.
+//! block from `v^{l−1}` to `g` runs either as one candle op per operation
+//! ([`Kernels::Reference`], the definition) or as one fused op ([`Kernels::Fused`],
+//! [`crate::attention`]), tested equal.
 
 use std::sync::Arc;
 
@@ -32,8 +32,8 @@ use rand::{Rng, RngExt};
 use rand_distr::{Distribution, StandardNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
+use crate::attention;
 use crate::config::BdhConfig;
-use crate::fused;
 use crate::rope::RopeTable;
 
 /// LayerNorm's ε.
@@ -134,7 +134,7 @@ impl Params {
 pub enum Kernels {
     /// One candle op per operation: the definition.
     Reference,
-    /// The fused ops of [`crate::fused`].
+    /// The fused neuron block of [`crate::attention`].
     Fused,
 }
 
@@ -183,44 +183,46 @@ pub fn layer_norm(z: &Tensor) -> Result<Tensor> {
     centred.broadcast_div(&(var + LN_EPS)?.sqrt()?)
 }
 
-/// The dropout multipliers `[H, B·T, N]` for one layer: 0 with probability `p`, else
-/// `1/(1−p)` (inverted dropout).
-pub fn dropout_mask(shape: (usize, usize, usize), p: f64, rng: &mut impl Rng) -> Result<Tensor> {
+/// `count` dropout multipliers: 0 with probability `p`, else `1/(1−p)` (inverted dropout).
+pub fn dropout_mask(count: usize, p: f64, rng: &mut impl Rng) -> Vec<f32> {
     let keep = (1.0 / (1.0 - p)) as f32;
-    let count = shape.0 * shape.1 * shape.2;
-    let values: Vec<f32> = (0..count)
+    (0..count)
         .map(|_| if rng.random::<f64>() < p { 0.0 } else { keep })
-        .collect();
-    Tensor::from_vec(values, shape, &Device::Cpu)
+        .collect()
 }
 
-/// `(x, R x)` for the pre-activation `xpre` `[H, B·T, N]`: the ReLU neuron activity and its
-/// rotation by the position of each token in its sequence.
-fn activity(xpre: &Tensor, low: &Lowered, kernels: Kernels) -> Result<(Tensor, Tensor)> {
-    match kernels {
-        Kernels::Reference => {
-            let (h, bt, n) = xpre.dims3()?;
-            let x = xpre.relu()?;
-            let x4 = x.reshape((h, bt / low.block, low.block, n))?;
-            let swapped = x4.index_select(&low.swap, 3)?;
-            let xr = (x4.broadcast_mul(&low.cos)? + swapped.broadcast_mul(&low.signed_sin)?)?;
-            Ok((x, xr.reshape((h, bt, n))?))
-        }
-        Kernels::Fused => fused::relu_rope(xpre, &low.table),
-    }
-}
-
-/// `x ⊙ ReLU(ypre) ⊙ mask`.
-fn gate(x: &Tensor, ypre: &Tensor, mask: Option<&Tensor>, kernels: Kernels) -> Result<Tensor> {
-    match kernels {
-        Kernels::Reference => {
-            let g = (x * ypre.relu()?)?;
-            match mask {
-                Some(m) => g * m,
-                None => Ok(g),
-            }
-        }
-        Kernels::Fused => fused::gate(x, ypre, mask),
+/// `G` `[H, B·T, N]` from the residual `v` `[B·T, D]` one candle op per operation: ReLU,
+/// RoPE (as `x ⊙ cos + swap(x) ⊙ sin±`), masked scores, LN, gate, dropout.
+pub fn neuron_block_reference(
+    params: &Params,
+    low: &Lowered,
+    v: &Tensor,
+    dims: attention::Dims,
+    mask: Option<Vec<f32>>,
+) -> Result<Tensor> {
+    let attention::Dims {
+        batch,
+        block: t,
+        d,
+        heads: h,
+        n,
+    } = dims;
+    let bt = batch * t;
+    let v_heads = v.unsqueeze(0)?.broadcast_as((h, bt, d))?.contiguous()?;
+    let x = v_heads.matmul(params.encoder.as_tensor())?.relu()?;
+    let x4 = x.reshape((h, batch, t, n))?;
+    let swapped = x4.index_select(&low.swap, 3)?;
+    let xr = (x4.broadcast_mul(&low.cos)? + swapped.broadcast_mul(&low.signed_sin)?)?;
+    let xr = xr.reshape((h * batch, t, n))?;
+    let scores = xr.matmul(&xr.t()?)?.broadcast_mul(&low.causal)?;
+    let a = scores.matmul(&v_heads.reshape((h * batch, t, d))?)?;
+    let y = layer_norm(&a.reshape((h, bt, d))?)?
+        .matmul(params.encoder_v.as_tensor())?
+        .relu()?;
+    let g = (x * y)?;
+    match mask {
+        Some(m) => g * Tensor::from_vec(m, (h, bt, n), &Device::Cpu)?,
+        None => Ok(g),
     }
 }
 
@@ -250,22 +252,32 @@ pub fn forward(
     }
     let ids = Tensor::from_slice(tokens, bt, &Device::Cpu)?;
     let decoder = params.decoder.as_tensor().reshape((h, n, d))?;
+    let dims = attention::Dims {
+        batch,
+        block: t,
+        d,
+        heads: h,
+        n,
+    };
     let mut v = layer_norm(&params.embed.as_tensor().index_select(&ids, 0)?)?;
     for _ in 0..config.n_layer {
-        let v_heads = v.unsqueeze(0)?.broadcast_as((h, bt, d))?.contiguous()?;
-        let xpre = v_heads.matmul(params.encoder.as_tensor())?;
-        let (x, xr) = activity(&xpre, low, kernels)?;
-        let xr_seq = xr.reshape((h * batch, t, n))?;
-        let scores = xr_seq.matmul(&xr_seq.t()?)?.broadcast_mul(&low.causal)?;
-        let a = scores.matmul(&v_heads.reshape((h * batch, t, d))?)?;
-        let ypre = layer_norm(&a.reshape((h, bt, d))?)?.matmul(params.encoder_v.as_tensor())?;
         let mask = match dropout.as_deref_mut() {
             Some(rng) if config.dropout > 0.0 => {
-                Some(dropout_mask((h, bt, n), config.dropout, rng)?)
+                Some(dropout_mask(h * bt * n, config.dropout, rng))
             }
             _ => None,
         };
-        let g = gate(&x, &ypre, mask.as_ref(), kernels)?;
+        let g = match kernels {
+            Kernels::Reference => neuron_block_reference(params, low, &v, dims, mask)?,
+            Kernels::Fused => attention::neuron_block(
+                &v,
+                params.encoder.as_tensor(),
+                params.encoder_v.as_tensor(),
+                &low.table,
+                dims,
+                mask,
+            )?,
+        };
         let m = g.matmul(&decoder)?.sum(0)?;
         v = layer_norm(&(&v + layer_norm(&m)?)?)?;
     }

@@ -8,7 +8,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use crate::config::{BdhConfig, DataConfig, RecipeConfig, TrainConfig, VOCAB};
 use crate::model::{self, Kernels, Lowered, Params};
 use crate::recurrent::Recurrent;
-use crate::{checkpoint, fused};
+use crate::{attention, checkpoint};
 
 fn rng(seed: u64) -> Xoshiro256PlusPlus {
     Xoshiro256PlusPlus::seed_from_u64(seed)
@@ -128,113 +128,76 @@ fn fused_model_matches_the_reference_in_loss_and_gradients() {
     }
 }
 
-/// `Σ c ⊙ op(inputs)` and its gradient with respect to every input, by autograd and by
-/// central differences, agree.
-fn check_finite_differences(
-    inputs: &[Vec<f32>],
-    shape: (usize, usize, usize),
-    op: impl Fn(&[Tensor]) -> Tensor,
-) {
-    let weights = Tensor::randn(0f32, 1.0, shape, &Device::Cpu).unwrap();
-    let objective = |values: &[Vec<f32>]| -> f64 {
-        let ts: Vec<Tensor> = values
-            .iter()
-            .map(|v| Tensor::from_slice(v, shape, &Device::Cpu).unwrap())
-            .collect();
-        f64::from(
-            (op(&ts) * &weights)
+#[test]
+fn fused_neuron_block_matches_the_reference_in_values_and_gradients() {
+    // 70 tokens: one full causal block of 64 and a partial one.
+    let (batch, block) = (2, 70);
+    let config = BdhConfig {
+        n_layer: 1,
+        n_embd: 16,
+        n_head: 2,
+        mult: 4,
+        dropout: 0.2,
+    };
+    let params = Params::init(&config, &mut rng(21), 0.3).unwrap();
+    let low = Lowered::new(&config, block).unwrap();
+    let dims = attention::Dims {
+        batch,
+        block,
+        d: 16,
+        heads: 2,
+        n: 32,
+    };
+    let v = Var::from_tensor(&Tensor::randn(0f32, 1.0, (batch * block, 16), &Device::Cpu).unwrap())
+        .unwrap();
+    let weights = Tensor::randn(0f32, 1.0, (2, batch * block, 32), &Device::Cpu).unwrap();
+    let mask = model::dropout_mask(2 * batch * block * 32, 0.2, &mut rng(1));
+    for mask in [None, Some(mask)] {
+        let run = |fused: bool| {
+            let g = if fused {
+                attention::neuron_block(
+                    v.as_tensor(),
+                    params.encoder.as_tensor(),
+                    params.encoder_v.as_tensor(),
+                    &low.table,
+                    dims,
+                    mask.clone(),
+                )
+            } else {
+                model::neuron_block_reference(&params, &low, v.as_tensor(), dims, mask.clone())
+            }
+            .unwrap();
+            let grads = (&g * &weights)
                 .unwrap()
                 .sum_all()
                 .unwrap()
-                .to_scalar::<f32>()
-                .unwrap(),
-        )
-    };
-    let vars: Vec<Var> = inputs
-        .iter()
-        .map(|v| Var::from_slice(v, shape, &Device::Cpu).unwrap())
-        .collect();
-    let tensors: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
-    let grads = (op(&tensors) * &weights)
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .backward()
-        .unwrap();
-    let h = 1e-2f32;
-    for (k, var) in vars.iter().enumerate() {
-        let analytic = grads
-            .get(var)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        for i in (0..analytic.len()).step_by(7) {
-            let mut plus = inputs.to_vec();
-            plus[k][i] += h;
-            let mut minus = inputs.to_vec();
-            minus[k][i] -= h;
-            let numeric = (objective(&plus) - objective(&minus)) / (2.0 * f64::from(h));
+                .backward()
+                .unwrap();
+            let wrt = [
+                v.as_tensor(),
+                params.encoder.as_tensor(),
+                params.encoder_v.as_tensor(),
+            ];
+            (g, wrt.map(|t| grads.get(t).unwrap().clone()))
+        };
+        let (g_ref, grads_ref) = run(false);
+        let (g_fused, grads_fused) = run(true);
+        let scale = max_abs_diff(&g_ref, &g_ref.zeros_like().unwrap());
+        assert!(
+            scale > 1.0 && max_abs_diff(&g_ref, &g_fused) <= 1e-5 * scale,
+            "values differ"
+        );
+        for (name, (r, f)) in ["v", "encoder", "encoder_v"]
+            .iter()
+            .zip(grads_ref.iter().zip(&grads_fused))
+        {
+            let scale = max_abs_diff(r, &r.zeros_like().unwrap());
+            let diff = max_abs_diff(r, f);
             assert!(
-                (numeric - f64::from(analytic[i])).abs() <= 2e-3 * (1.0 + numeric.abs()),
-                "input {k}, element {i}: finite difference {numeric}, backward {}",
-                analytic[i]
+                scale > 0.0 && diff <= 1e-5 * scale,
+                "∂{name}: |Δ| = {diff}, max |g| = {scale}"
             );
         }
-    }
-}
-
-/// Values at least 0.1 away from zero, so that a ±h step does not cross a ReLU kink.
-fn away_from_zero(count: usize, seed: u64) -> Vec<f32> {
-    let mut r = rng(seed);
-    (0..count)
-        .map(|_| {
-            let m: f32 = r.random_range(0.1..2.0);
-            if r.random::<bool>() { m } else { -m }
-        })
-        .collect()
-}
-
-#[test]
-fn fused_rope_backward_matches_finite_differences() {
-    let (h, t, n) = (2, 12, 8);
-    let config = BdhConfig {
-        n_layer: 1,
-        n_embd: 8,
-        n_head: 2,
-        mult: 2,
-        dropout: 0.0,
-    };
-    assert_eq!(config.neurons_per_head(), n);
-    let low = Lowered::new(&config, 6).unwrap();
-    check_finite_differences(&[away_from_zero(h * t * n, 1)], (h, t, n), |x| {
-        let (relu, rotated) = fused::relu_rope(&x[0], &low.table).unwrap();
-        (relu + rotated.affine(3.0, 0.0).unwrap()).unwrap()
-    });
-}
-
-#[test]
-fn fused_gate_backward_matches_finite_differences() {
-    let shape = (2, 5, 8);
-    let count = 2 * 5 * 8;
-    let mut r = rng(4);
-    let mask: Vec<f32> = (0..count)
-        .map(|_| {
-            if r.random::<f64>() < 0.3 {
-                0.0
-            } else {
-                1.0 / 0.7
-            }
-        })
-        .collect();
-    let mask = Tensor::from_vec(mask, shape, &Device::Cpu).unwrap();
-    for m in [None, Some(&mask)] {
-        check_finite_differences(
-            &[away_from_zero(count, 2), away_from_zero(count, 3)],
-            shape,
-            |t| fused::gate(&t[0], &t[1], m).unwrap(),
-        );
     }
 }
 
