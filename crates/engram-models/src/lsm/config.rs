@@ -229,11 +229,22 @@ impl LsmConfig {
     }
 }
 
-/// The key set on line `line` (or the table it opens).
+/// The dotted key set on line `line` (`table.key`), or the table that line opens.
 fn field_on(text: &str, line: usize) -> String {
-    let content = text.lines().nth(line.saturating_sub(1)).unwrap_or("").trim();
+    let lines: Vec<&str> = text.lines().collect();
+    let content = lines.get(line.saturating_sub(1)).map_or("", |l| l.trim());
     let key = content.split('=').next().unwrap_or("").trim().trim_matches(['[', ']']);
-    if key.is_empty() { "(file)".into() } else { key.into() }
+    if key.is_empty() {
+        return "(file)".into();
+    }
+    if content.starts_with('[') {
+        return key.into();
+    }
+    let table = lines[..line.saturating_sub(1)].iter().rev().map(|l| l.trim()).find(|l| l.starts_with('['));
+    match table {
+        Some(t) => format!("{}.{key}", t.trim_matches(['[', ']']).trim()),
+        None => key.into(),
+    }
 }
 
 /// The line where `table.key` is set, else the table's header, else 1.
@@ -282,9 +293,11 @@ mod tests {
         let (line, field, _) = error(&GOOD.replace("test = 50", "test = 20000"));
         assert_eq!((line, field.as_str()), (6, "data.test"));
         let (line, field, _) = error(&GOOD.replace("kind = \"ridge\"", "kind = \"lasso\""));
-        assert_eq!((line, field.as_str()), (13, "kind"));
+        assert_eq!((line, field.as_str()), (13, "readout.kind"));
         let (line, field, message) = error(&GOOD.replace("samples = 20", "sample = 20"));
-        assert_eq!((line, field.as_str()), (11, "sample"), "{message}");
+        assert_eq!((line, field.as_str()), (11, "organise.sample"), "{message}");
+        let (line, field, _) = error(&GOOD.replace("seed = 3", "seed = -3"));
+        assert_eq!((line, field.as_str()), (1, "seed"));
         let (line, field, _) = error(&GOOD.replace("[readout]\n", "[readout]\nepochs = 0\n"));
         assert_eq!((line, field.as_str()), (13, "readout.epochs"));
         let (line, field, _) = error(&GOOD.replace("astrocyte = true\nsamples = 20", "astrocyte = true\nsamples = 0"));
