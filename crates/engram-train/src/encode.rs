@@ -26,6 +26,7 @@
 
 use candle_core::{DType, Device, Result, Tensor, bail};
 use serde::{Deserialize, Serialize};
+use rayon::prelude::*;
 
 /// How inputs become the network's `[T, B, F]` input; see the module documentation.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq)]
@@ -161,14 +162,18 @@ fn threshold24(p: f32) -> u32 {
     (p.clamp(0.0, 1.0) * (1u32 << 24) as f32) as u32
 }
 
-/// Spikes for one `(sample, t)` row: `out[f] = 1` iff the 24-bit uniform of feature `f` is
-/// below `thr[f]`.
+/// Spikes for one `(sample, t)` row, written into zeros: `out[f] = 1` iff the 24-bit uniform of
+/// feature `f` is below `thr[f]`. Pairs that cannot fire (most of an MNIST image is 0) skip
+/// the hash; the counter still advances, so every pair keeps its own number.
 fn fill_rate_row(out: &mut [f32], thr: &[u32], key: u64) {
     let mut out_pairs = out.chunks_exact_mut(2);
     let mut thr_pairs = thr.chunks_exact(2);
     let mut counter = key;
     for (o, th) in (&mut out_pairs).zip(&mut thr_pairs) {
         counter = counter.wrapping_add(GAMMA);
+        if th[0] | th[1] == 0 {
+            continue;
+        }
         let w = mix64(counter);
         o[0] = f32::from(((w & MASK24) as u32) < th[0]);
         o[1] = f32::from(((w >> 40) as u32) < th[1]);
@@ -195,11 +200,11 @@ fn rate(x: &Tensor, gain: f32, t_steps: usize, seed: u64, sample_ids: &[u64]) ->
         .collect();
     let mut out = vec![0f32; t_steps * b * f];
     if f > 0 {
-        for (row, chunk) in out.chunks_exact_mut(f).enumerate() {
+        out.par_chunks_exact_mut(f).enumerate().for_each(|(row, chunk)| {
             let (t, bi) = (row / b, row % b);
             let key = row_key(seed, sample_ids[bi], t as u64);
             fill_rate_row(chunk, &thr[bi * f..(bi + 1) * f], key);
-        }
+        });
     }
     Tensor::from_vec(out, (t_steps, b, f), &Device::Cpu)
 }
