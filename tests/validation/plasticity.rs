@@ -790,3 +790,19 @@ fn astrocyte_stdp_does_not_depend_on_the_thread_count() {
         }
     }
 }
+
+/// `examples/three_factor.toml` gives the values of its header: cue A's weights rise from
+/// 4 mV to 6.006 mV, cue B's fall to 2.983 mV, where cue B stops driving the output.
+#[test]
+fn the_three_factor_example_gives_its_header_values() {
+    let mut net = Network::build(load_example("three_factor.toml")).expect("builds");
+    let r = engine::run(&mut net, None);
+    let trial = |t: f64, k: f64| (t - k) / 500.0 - ((t - k) / 500.0).round();
+    let spikes = |k: f64| group_times(&r, 2, 0.1).iter().filter(|&&t| trial(t, k).abs() < 1e-6).count();
+    assert_eq!((spikes(100.2), spikes(350.2)), (20, 9), "output spikes after cue A and cue B");
+    for (projection, want) in [(2, 6.006), (3, 2.983)] {
+        let w = net.plastic_weights(projection).expect("plastic");
+        assert_eq!(w.len(), 5);
+        assert!(w.iter().all(|s| (s.2 - want).abs() < 5e-4), "projection {projection}: {w:?}, expected {want} mV");
+    }
+}
