@@ -106,6 +106,8 @@ pub struct Topology {
     /// Synapses into liquid neuron i: `in_synapse[in_start[i]..in_start[i + 1]]`.
     pub in_start: Vec<usize>,
     pub in_synapse: Vec<u32>,
+    /// Presynaptic index of each entry of `in_synapse` (read in order at post spikes).
+    pub in_source: Vec<u32>,
 }
 
 impl Topology {
@@ -117,8 +119,10 @@ impl Topology {
         self.row_start[pre]..self.row_start[pre + 1]
     }
 
-    pub fn synapses_into(&self, post: usize) -> &[u32] {
-        &self.in_synapse[self.in_start[post]..self.in_start[post + 1]]
+    /// The synapses into liquid neuron `post`, and their presynaptic neurons.
+    pub fn synapses_into(&self, post: usize) -> (&[u32], &[u32]) {
+        let range = self.in_start[post]..self.in_start[post + 1];
+        (&self.in_synapse[range.clone()], &self.in_source[range])
     }
 
     /// Grid coordinates of liquid neuron `i`.
@@ -211,9 +215,10 @@ impl Liquid {
             in_synapse[fill[t as usize]] = s as u32;
             fill[t as usize] += 1;
         }
+        let in_source = in_synapse.iter().map(|&s| source[s as usize]).collect();
         let mut kind = vec![PreKind::Input; n_in];
         kind.extend(liquid_kind);
-        let topology = Topology { n_inputs: n_in, n_liquid: n, side, kind, row_start, target, source, in_start, in_synapse };
+        let topology = Topology { n_inputs: n_in, n_liquid: n, side, kind, row_start, target, source, in_start, in_synapse, in_source };
         Ok(Liquid { topology, weights })
     }
 }
@@ -296,8 +301,9 @@ mod tests {
         let t = &l.topology;
         let mut seen = vec![false; t.target.len()];
         for i in 0..t.n_liquid {
-            for &s in t.synapses_into(i) {
-                assert_eq!(t.target[s as usize] as usize, i);
+            let (synapses, sources) = t.synapses_into(i);
+            for (&s, &j) in synapses.iter().zip(sources) {
+                assert_eq!((t.target[s as usize] as usize, t.source[s as usize]), (i, j));
                 assert!(!std::mem::replace(&mut seen[s as usize], true));
             }
         }

@@ -206,14 +206,20 @@ fn stdp(
             u[i] += (new - w) * lif::psc(&c.neuron, neuron[j].delta);
         }
     };
+    // A synapse whose relevant trace is 0 does not change (its weight is within bounds):
+    // such synapses are skipped, most of them from the inputs an image leaves dark.
     for &j in fired {
         for s in topo.synapses_of(j as usize) {
-            apply(s, true, spiked[n_in + topo.target[s] as usize]);
+            let i = n_in + topo.target[s] as usize;
+            if p.x[i] != 0.0 || spiked[i] {
+                apply(s, true, spiked[i]);
+            }
         }
     }
     for &j in fired.iter().filter(|&&j| j as usize >= n_in) {
-        for &s in topo.synapses_into(j as usize - n_in) {
-            if !spiked[topo.source[s as usize] as usize] {
+        let (synapses, sources) = topo.synapses_into(j as usize - n_in);
+        for (&s, &pre) in synapses.iter().zip(sources) {
+            if !spiked[pre as usize] && p.x[pre as usize] != 0.0 {
                 apply(s as usize, false, true);
             }
         }
