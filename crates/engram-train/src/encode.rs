@@ -25,8 +25,8 @@
 //!   instead writes `−1` into the same channel; splitting keeps every entry a 0/1 spike.
 
 use candle_core::{DType, Device, Result, Tensor, bail};
-use serde::{Deserialize, Serialize};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 /// How inputs become the network's `[T, B, F]` input; see the module documentation.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq)]
@@ -200,11 +200,13 @@ fn rate(x: &Tensor, gain: f32, t_steps: usize, seed: u64, sample_ids: &[u64]) ->
         .collect();
     let mut out = vec![0f32; t_steps * b * f];
     if f > 0 {
-        out.par_chunks_exact_mut(f).enumerate().for_each(|(row, chunk)| {
-            let (t, bi) = (row / b, row % b);
-            let key = row_key(seed, sample_ids[bi], t as u64);
-            fill_rate_row(chunk, &thr[bi * f..(bi + 1) * f], key);
-        });
+        out.par_chunks_exact_mut(f)
+            .enumerate()
+            .for_each(|(row, chunk)| {
+                let (t, bi) = (row / b, row % b);
+                let key = row_key(seed, sample_ids[bi], t as u64);
+                fill_rate_row(chunk, &thr[bi * f..(bi + 1) * f], key);
+            });
     }
     Tensor::from_vec(out, (t_steps, b, f), &Device::Cpu)
 }

@@ -103,7 +103,12 @@ impl<F: Real> Events<F> {
                 for t in 0..steps {
                     let row = &x[(t * samples + b) * width..][..width];
                     for (i, &value) in row.iter().enumerate() {
-                        slots[count].write(Run { input: i as u32, start: t as u32, end: t as u32 + 1, value });
+                        slots[count].write(Run {
+                            input: i as u32,
+                            start: t as u32,
+                            end: t as u32 + 1,
+                            value,
+                        });
                         count += usize::from(value != F::zero());
                     }
                 }
@@ -129,17 +134,31 @@ impl<F: Real> Events<F> {
                         // Most elements repeat the previous step's value (zero or the same
                         // spike): a branch-free compare over each chunk finds the few chunks
                         // where something changed, and only those are read element by element.
-                        for (c, (values, held)) in row.chunks(SCAN_CHUNK).zip(held.chunks_mut(SCAN_CHUNK)).enumerate() {
-                            let changed = values.iter().zip(&*held).fold(false, |any, (v, h)| any | (v != h));
+                        for (c, (values, held)) in row
+                            .chunks(SCAN_CHUNK)
+                            .zip(held.chunks_mut(SCAN_CHUNK))
+                            .enumerate()
+                        {
+                            let changed = values
+                                .iter()
+                                .zip(&*held)
+                                .fold(false, |any, (v, h)| any | (v != h));
                             if !changed {
                                 continue;
                             }
                             let first = c * SCAN_CHUNK;
-                            for (k, (&value, held)) in values.iter().zip(held.iter_mut()).enumerate() {
+                            for (k, (&value, held)) in
+                                values.iter().zip(held.iter_mut()).enumerate()
+                            {
                                 if value != *held {
                                     let i = first + k;
                                     if *held != F::zero() {
-                                        runs.push(Run { input: i as u32, start: start[i], end: t as u32, value: *held });
+                                        runs.push(Run {
+                                            input: i as u32,
+                                            start: start[i],
+                                            end: t as u32,
+                                            value: *held,
+                                        });
                                     }
                                     (start[i], *held) = (t as u32, value);
                                 }
@@ -148,7 +167,12 @@ impl<F: Real> Events<F> {
                     }
                     for (i, held) in held.iter_mut().enumerate() {
                         if *held != F::zero() {
-                            runs.push(Run { input: i as u32, start: start[i], end: steps as u32, value: *held });
+                            runs.push(Run {
+                                input: i as u32,
+                                start: start[i],
+                                end: steps as u32,
+                                value: *held,
+                            });
                         }
                         *held = F::zero();
                     }
@@ -166,7 +190,12 @@ impl<F: Real> Events<F> {
         for runs in &per_sample {
             offsets.push(offsets.last().expect("starts with 0") + runs.len());
         }
-        Events { steps, samples, offsets, runs: per_sample.concat() }
+        Events {
+            steps,
+            samples,
+            offsets,
+            runs: per_sample.concat(),
+        }
     }
 
     fn sample(&self, b: usize) -> &[Run<F>] {
@@ -267,14 +296,20 @@ pub fn weight_grads<F: Real>(
                     let d = &mut block[run.input as usize * span..][..span];
                     if run.is_long() {
                         let (from, to) = (run.start as usize * span, run.end as usize * span);
-                        let (before, after) = (&running[from..from + span], &running[to..to + span]);
+                        let (before, after) =
+                            (&running[from..from + span], &running[to..to + span]);
                         if run.value == F::one() {
-                            d.iter_mut().zip(after.iter().zip(before)).for_each(|(d, (&a, &b))| *d = *d + (a - b));
+                            d.iter_mut()
+                                .zip(after.iter().zip(before))
+                                .for_each(|(d, (&a, &b))| *d = *d + (a - b));
                         } else {
-                            d.iter_mut().zip(after.iter().zip(before)).for_each(|(d, (&a, &b))| *d = *d + run.value * (a - b));
+                            d.iter_mut()
+                                .zip(after.iter().zip(before))
+                                .for_each(|(d, (&a, &b))| *d = *d + run.value * (a - b));
                         }
                     } else {
-                        (run.start as usize..run.end as usize).for_each(|t| add_scaled(d, g(t), run.value));
+                        (run.start as usize..run.end as usize)
+                            .for_each(|t| add_scaled(d, g(t), run.value));
                     }
                 }
             }
@@ -302,14 +337,23 @@ impl EventLinear {
     }
 
     /// The forward pass's events of `x`, or (if there are none of this dtype) gathered anew.
-    fn events_of<F: Real>(&self, x: &[F], steps: usize, inputs: usize, outputs: usize) -> Events<F> {
+    fn events_of<F: Real>(
+        &self,
+        x: &[F],
+        steps: usize,
+        inputs: usize,
+        outputs: usize,
+    ) -> Events<F> {
         let kept = self
             .kept
             .lock()
             .expect("no panic while holding the lock")
             .take();
         kept.and_then(|k| k.downcast::<Events<F>>().ok())
-            .map_or_else(|| Events::gather(x, steps, inputs, outputs), |events| *events)
+            .map_or_else(
+                || Events::gather(x, steps, inputs, outputs),
+                |events| *events,
+            )
     }
 }
 
@@ -462,7 +506,11 @@ mod tests {
         let rates: Vec<(f64, f64)> = (0..samples * inputs)
             .map(|_| {
                 let rate = [0.0, 0.3, 0.9, 1.0][rng.random_range(0..4)];
-                let value = if rng.random_bool(0.9) { 1.0 } else { rng.random_range(-2.0..2.0) };
+                let value = if rng.random_bool(0.9) {
+                    1.0
+                } else {
+                    rng.random_range(-2.0..2.0)
+                };
                 (rate, value)
             })
             .collect();
@@ -560,7 +608,9 @@ mod tests {
         for (dtype, tolerance) in [(DType::F32, 1e-5), (DType::F64, 1e-13)] {
             let x = rate_coded_input([25, 12, 200], 11, dtype)?;
             let long_runs = match dtype {
-                DType::F32 => Events::gather(&x.flatten_all()?.to_vec1::<f32>()?, 25, 200, 150).long_runs(),
+                DType::F32 => {
+                    Events::gather(&x.flatten_all()?.to_vec1::<f32>()?, 25, 200, 150).long_runs()
+                }
                 _ => Events::gather(&x.flatten_all()?.to_vec1::<f64>()?, 25, 200, 150).long_runs(),
             };
             assert!(long_runs > 500, "{dtype:?}: only {long_runs} long runs");
@@ -596,10 +646,20 @@ mod tests {
         // One sample, two inputs, five steps: input 0 is 1,1,0,1,1; input 1 is 2,2,2,3,0.
         let x = [1.0f32, 2.0, 1.0, 2.0, 0.0, 2.0, 1.0, 3.0, 1.0, 0.0];
         let events = Events::gather(&x, 5, 2, RUNS_FROM_OUTPUTS);
-        let runs = |input, start, end, value| Run { input, start, end, value };
+        let runs = |input, start, end, value| Run {
+            input,
+            start,
+            end,
+            value,
+        };
         assert_eq!(
             events.sample(0),
-            [runs(0, 0, 2, 1.0), runs(1, 0, 3, 2.0), runs(1, 3, 4, 3.0), runs(0, 3, 5, 1.0)]
+            [
+                runs(0, 0, 2, 1.0),
+                runs(1, 0, 3, 2.0),
+                runs(1, 3, 4, 3.0),
+                runs(0, 3, 5, 1.0)
+            ]
         );
     }
 

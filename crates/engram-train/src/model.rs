@@ -247,7 +247,11 @@ impl SpikingLayer {
             let (weight, bias) = (self.weight.as_tensor(), self.bias.as_tensor());
             return lif_dense(spikes, weight, bias, &beta, &threshold, self.rule);
         }
-        self.neurons(&event_linear(spikes, self.weight.as_tensor(), self.bias.as_tensor())?)
+        self.neurons(&event_linear(
+            spikes,
+            self.weight.as_tensor(),
+            self.bias.as_tensor(),
+        )?)
     }
 
     /// `β` (clamped to [0, 1]) and `θ`, detached where the layer does not learn them.

@@ -104,21 +104,27 @@ impl LifDense {
     }
 
     /// The forward pass's runs and current, or (if there are none of this dtype) computed anew.
-    fn kept<F: Real>(&self, x: &[F], weight: &[F], bias: &[F], dims: Dims, inputs: usize) -> Kept<F> {
+    fn kept<F: Real>(
+        &self,
+        x: &[F],
+        weight: &[F],
+        bias: &[F],
+        dims: Dims,
+        inputs: usize,
+    ) -> Kept<F> {
         let kept = self
             .kept
             .lock()
             .expect("no panic while holding the lock")
             .take();
-        kept.and_then(|k| k.downcast::<Kept<F>>().ok())
-            .map_or_else(
-                || {
-                    let events = Events::gather(x, dims.steps, inputs, dims.neurons);
-                    let current = event_linear::forward(&events, weight, bias);
-                    Kept { events, current }
-                },
-                |kept| *kept,
-            )
+        kept.and_then(|k| k.downcast::<Kept<F>>().ok()).map_or_else(
+            || {
+                let events = Events::gather(x, dims.steps, inputs, dims.neurons);
+                let current = event_linear::forward(&events, weight, bias);
+                Kept { events, current }
+            },
+            |kept| *kept,
+        )
     }
 
     /// `(∂L/∂I, ∂L/∂W, ∂L/∂[b; β; θ])`.
@@ -139,7 +145,11 @@ impl LifDense {
                         let lif = kernel::backward(&self.rule, dims, &current, p, g);
                         let (d_weight, d_bias) =
                             event_linear::weight_grads(&events, inputs, &lif.current, dims.neurons);
-                        Ok((lif.current, d_weight, [d_bias, lif.beta, lif.threshold].concat()))
+                        Ok((
+                            lif.current,
+                            d_weight,
+                            [d_bias, lif.beta, lif.threshold].concat(),
+                        ))
                     })
                 })
             })
@@ -247,7 +257,9 @@ mod tests {
         // Fused and composed differ only in summation order: the forward is identical, the
         // gradients agree to rounding.
         for (dtype, tolerance) in [(DType::F32, 1e-5), (DType::F64, 1e-12)] {
-            let spikes = uniform(&[steps, batch, inputs], 0.0, 1.0, 0, dtype)?.ge(0.6)?.to_dtype(dtype)?;
+            let spikes = uniform(&[steps, batch, inputs], 0.0, 1.0, 0, dtype)?
+                .ge(0.6)?
+                .to_dtype(dtype)?;
             let tensors = [
                 spikes,
                 uniform(&[inputs, neurons], -0.4, 0.6, 1, dtype)?,

@@ -209,7 +209,8 @@ fn backward_row<F: Real>(
                     let before_reset = beta[j] * v_t[j] + next_current[j];
                     let g_spike = g_s_of * g[j] - through_reset * before_reset * dv_next[j];
                     let s_t = heaviside(dist[j]);
-                    let dv = g_v_of * g[j] + g_spike * slope[j] + (one - s_t) * beta[j] * dv_next[j];
+                    let dv =
+                        g_v_of * g[j] + g_spike * slope[j] + (one - s_t) * beta[j] * dv_next[j];
                     let kept = one - after_first * heaviside(v_prev[j] - theta[j]);
                     g_current[j] = dv * kept;
                     d_beta[j] = d_beta[j] + dv * kept * v_prev[j];
