@@ -806,3 +806,44 @@ fn the_three_factor_example_gives_its_header_values() {
         assert!(w.iter().all(|s| (s.2 - want).abs() < 5e-4), "projection {projection}: {w:?}, expected {want} mV");
     }
 }
+
+/// Twenty presynaptic sources spiking at 100 ms through triplet-STDP synapses of 1 pA with
+/// delays drawn from 0.1-10 ms onto a neuron forced to spike at 105 ms: with one pair per
+/// synapse the triplet terms see traces still at 0, so a pre spike reaching its synapse
+/// before the post spike potentiates by a2_plus e^(-Δt/τ+), one after it depresses by
+/// a2_minus e^(-Δt/τ-).
+#[test]
+fn triplet_stdp_follows_per_synapse_delays() {
+    let rule = r#"{ rule = "triplet", tau_plus = "16.8 ms", tau_x = "101 ms", tau_minus = "33.7 ms", tau_y = "125 ms", a2_plus = "0.01 pA", a3_plus = "0.02 pA", a2_minus = "0.007 pA", a3_minus = "0.003 pA" }"#;
+    let text = modulated_model(0.1, 200.0, &[100.0; 20], &[105.0], &[], r#""1 pA""#, r#"{ uniform = ["0.1 ms", "10 ms"] }"#, rule);
+    let mut net = Network::build(parse(&text)).expect("builds");
+    let r = engine::run(&mut net, None);
+    assert_eq!(group_times(&r, 0, 0.1), vec![105.0]);
+    let proj = &net.shards[0].projections[0];
+    let Delays::PerSynapse(delays) = &proj.delays else { panic!("the delays are drawn per synapse") };
+    let (mut potentiated, mut depressed) = (0, 0);
+    for &(pre, _, w) in &net.plastic_weights(0).expect("a plastic projection") {
+        let d = delays[proj.row(pre).start] as f64;
+        let gap = 105.0 - (100.0 + (d - 1.0) * 0.1);
+        let dw = if gap >= -1e-9 { 0.01 * (-gap / 16.8).exp() } else { -0.007 * (gap / 33.7).exp() };
+        if dw > 0.0 { potentiated += 1 } else { depressed += 1 }
+        assert!((w * 1e3 - (1.0 + dw)).abs() < 1e-12, "delay {d} steps: w = {} pA, expected {}", w * 1e3, 1.0 + dw);
+    }
+    assert!(potentiated > 3 && depressed > 3, "{delays:?}");
+}
+
+#[test]
+fn triplet_stdp_with_per_synapse_delays_does_not_depend_on_the_thread_count() {
+    let text = triplet_stp_net("").replace(r#"delay = "0.5 ms""#, r#"delay = { uniform = ["0.1 ms", "3 ms"] }"#);
+    assert_ne!(text, triplet_stp_net(""), "the input delays are drawn");
+    let (one, w_one) = run_weights(&text, 1, 0);
+    let spikes = one.spikes[0].steps.len();
+    assert!(spikes > 500, "the network must be active: {spikes}");
+    let changed = w_one.iter().filter(|&&w| !(1000.0..=4000.0).contains(&w) || w.fract() != 0.0).count();
+    assert!(changed > w_one.len() / 2, "most input weights change ({changed} of {})", w_one.len());
+    for threads in [2, 3] {
+        let (r, w) = run_weights(&text, threads, 0);
+        assert!(r.spikes[0].steps == one.spikes[0].steps && r.spikes[0].ids == one.spikes[0].ids, "spikes differ with {threads} threads");
+        assert_same_weights(&w, &w_one, &format!("triplet weights, {threads} threads"));
+    }
+}

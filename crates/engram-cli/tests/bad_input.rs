@@ -529,22 +529,24 @@ fn plasticity_parameters_in_the_wrong_unit() {
 const TRIPLET: &str = r#"{ rule = "triplet", tau_plus = "16.8 ms", tau_x = "101 ms", tau_minus = "33.7 ms", tau_y = "125 ms", a2_plus = "0.01 nS", a3_plus = "0.01 nS", a2_minus = "0.01 nS", a3_minus = "0.001 nS", w_max = "2 nS" }"#;
 
 #[test]
-fn plastic_weights_outside_their_bounds_or_triplet_with_drawn_delays() {
+fn plastic_weights_outside_their_bounds() {
     let e = assert_bad(&with_plasticity(STDP, Some((30, r#"weight = "3 nS""#))), 30, "projections[0].weight");
     assert!(e.contains("within [0, w_max"), "{e}");
-    let drawn = r#"delay = { uniform = ["0.5 ms", "2 ms"] }"#;
-    let e = assert_bad(&with_plasticity(TRIPLET, Some((31, drawn))), 32, "projections[0].plasticity");
-    assert!(e.contains("one delay"), "{e}");
 }
 
 #[test]
-fn pair_stdp_takes_drawn_delays() {
+fn weight_changing_rules_take_drawn_delays() {
     let drawn = r#"delay = { uniform = ["0.5 ms", "2 ms"] }"#;
-    let f = run_model(&with_plasticity(STDP, Some((31, drawn))), &[]);
-    assert_eq!(f.code, Some(0), "{}", f.stderr);
-    let state = std::fs::read(f.out.join("state.npz")).unwrap();
-    let weights = b"weights_projection0.npy";
-    assert!(state.windows(weights.len()).any(|w| w == weights), "state.npz lacks the learned weights");
+    for (table, rule) in [(STDP, "stdp"), (TRIPLET, "triplet"), (THREE_FACTOR, "three_factor"), (SYNAPTIC_SCALING, "synaptic_scaling")] {
+        let f = run_model(&with_plasticity(table, Some((31, drawn))), &[]);
+        assert_eq!(f.code, Some(0), "{rule}: {}", f.stderr);
+        let state = std::fs::read(f.out.join("state.npz")).unwrap();
+        let weights = b"weights_projection0.npy";
+        assert!(state.windows(weights.len()).any(|w| w == weights), "{rule}: state.npz lacks the learned weights");
+    }
+    let drawn = r#"delay = { uniform = ["1 ms", "3 ms"] }"#;
+    let f = run_model(&on_1_ms(&with_plasticity(ASTROCYTE_STDP, Some((31, drawn)))), &[]);
+    assert_eq!(f.code, Some(0), "astrocyte_stdp: {}", f.stderr);
 }
 const TSODYKS: &str = r#"{ rule = "tsodyks_markram", u = 0.5, tau_rec = "800 ms", tau_fac = "0 ms" }"#;
 

@@ -189,7 +189,7 @@ pub enum Arrivals {
     /// One delay for the whole projection: the spikes sent in the last `delay - 1` steps,
     /// oldest first (see `plasticity::arriving`).
     Neurons(VecDeque<Vec<u32>>),
-    /// Delays that differ between synapses (every weight-changing rule but triplet STDP).
+    /// Delays that differ between synapses.
     Synapses(SynapseArrivals),
 }
 
@@ -519,14 +519,8 @@ impl Network {
                         pre_trace: ScaledTraces::new(n_pre_traces, crate::plasticity::decay(dt, params.tau_plus)),
                         post_trace: ScaledTraces::new(n_local, crate::plasticity::decay(dt, params.tau_minus)),
                     }),
-                    Some(Plasticity::Triplet(_)) if matches!(arrivals, Arrivals::Synapses(_)) => {
-                        return Err(EngramError::Model(format!(
-                            "projection `{}`: triplet STDP needs one delay for the whole projection",
-                            proj.name
-                        )));
-                    }
                     Some(Plasticity::Triplet(params)) => {
-                        Some(PlasticRule::Triplet(TripletTraces::new(params.lower()?, dt, n_pre, n_local)))
+                        Some(PlasticRule::Triplet(TripletTraces::new(params.lower()?, dt, n_pre_traces, n_local)))
                     }
                     Some(Plasticity::ThreeFactor(spec)) => {
                         let m = group_index(&spec.modulator);

@@ -32,7 +32,7 @@ use serde::Serialize;
 use super::check_positive;
 use super::stdp::{Interaction, ScaledTraces};
 use crate::error::{EngramError, Result};
-use crate::network::{Arrivals, PlasticRule, ProjectionShard, Weights, row_range};
+use crate::network::{Arrivals, Delays, PlasticRule, ProjectionShard, Weights, row_range};
 use crate::spec::reader::TableReader;
 use crate::units::Dim;
 
@@ -266,8 +266,9 @@ pub fn on_post(c: &TripletConsts, w: f64, pre: &PreTraces, post: &PostTraces, t:
 }
 
 /// The triplet traces of a projection's share in one shard: r1, r2 for every presynaptic
-/// neuron (each shard sees all spikes, so the copies agree), o1, o2 for the shard's own
-/// postsynaptic neurons, all stored against a common scale ([`ScaledTraces`]).
+/// neuron (each shard sees all spikes, so the copies agree), or for every synapse of the
+/// shard where delays differ between synapses, o1, o2 for the shard's own postsynaptic
+/// neurons, all stored against a common scale ([`ScaledTraces`]).
 #[derive(Debug, Clone)]
 pub struct TripletTraces {
     pub consts: TripletConsts,
@@ -278,6 +279,8 @@ pub struct TripletTraces {
 }
 
 impl TripletTraces {
+    /// Traces for `n_pre` presynaptic neurons (or synapses) and `n_post` local postsynaptic
+    /// neurons, decaying over steps of `dt` ms.
     pub fn new(consts: TripletConsts, dt: f64, n_pre: usize, n_post: usize) -> TripletTraces {
         let [r1, r2, o1, o2] = consts.step_decays(dt);
         TripletTraces {
@@ -295,35 +298,50 @@ impl TripletTraces {
 /// decay by one step; the presynaptic spikes that reach the synapses now depress by
 /// `o1 (A2- + A3- r2)` and then increment r1, r2; this step's postsynaptic spikes (local
 /// indices) potentiate by `r1 (A2+ + A3+ o2)` and then increment o1, o2 ([`on_pre`],
-/// [`on_post`]). Every shard sees the same spikes in the same order, so the result does not
+/// [`on_post`]). With one delay for the whole projection the presynaptic traces are per
+/// neuron and spikes are queued for `delay - 1` steps; with per-synapse delays
+/// ([`Arrivals::Synapses`]) each spike is scheduled on each of its synapses and r1, r2 are
+/// per synapse. Every shard sees the same spikes in the same order, so the result does not
 /// depend on the thread count.
 pub fn step_projection(proj: &mut ProjectionShard, sent: &[u32], post_spikes: &[u32]) {
     let Some(state) = proj.plastic.as_mut() else { return };
     let Weights::Plastic(w) = &mut proj.weights else { unreachable!("plastic projections have plastic weights") };
     let PlasticRule::Triplet(traces) = &mut state.rule else { unreachable!("called for triplet projections only") };
-    let Arrivals::Neurons(in_flight) = &mut state.arrivals else {
-        unreachable!("triplet projections have one delay (`Network::build` refuses others)")
-    };
     let TripletTraces { consts: c, r1, r2, o1, o2 } = traces;
     for t in [&mut *r1, &mut *r2, &mut *o1, &mut *o2] {
         t.step();
     }
-    let mut queued = Vec::new();
-    for &i in super::arriving(in_flight, sent, &mut queued) {
-        let i = i as usize;
-        let depression = c.a3_minus.mul_add(r2.get(i), c.a2_minus);
-        let synapses = row_range(&proj.row_start, i as u32);
-        for (w, &j) in w[synapses.clone()].iter_mut().zip(&proj.post[synapses]) {
-            *w = c.bound(*w - o1.get(j as usize) * depression);
+    let per_synapse = matches!(state.arrivals, Arrivals::Synapses(_));
+    match (&mut state.arrivals, &proj.delays) {
+        (Arrivals::Synapses(arrivals), Delays::PerSynapse(delays)) => {
+            arrivals.step(sent, &proj.row_start, delays, |s| {
+                let depression = c.a3_minus.mul_add(r2.get(s), c.a2_minus);
+                w[s] = c.bound(w[s] - o1.get(proj.post[s] as usize) * depression);
+                r1.spike(s, Interaction::AllToAll);
+                r2.spike(s, Interaction::AllToAll);
+            });
         }
-        r1.spike(i, Interaction::AllToAll);
-        r2.spike(i, Interaction::AllToAll);
+        (Arrivals::Synapses(_), Delays::Same(_)) => unreachable!("per-synapse arrivals come with per-synapse delays"),
+        (Arrivals::Neurons(in_flight), _) => {
+            let mut queued = Vec::new();
+            for &i in super::arriving(in_flight, sent, &mut queued) {
+                let i = i as usize;
+                let depression = c.a3_minus.mul_add(r2.get(i), c.a2_minus);
+                let synapses = row_range(&proj.row_start, i as u32);
+                for (w, &j) in w[synapses.clone()].iter_mut().zip(&proj.post[synapses]) {
+                    *w = c.bound(*w - o1.get(j as usize) * depression);
+                }
+                r1.spike(i, Interaction::AllToAll);
+                r2.spike(i, Interaction::AllToAll);
+            }
+        }
     }
     for &j in post_spikes {
         let j = j as usize;
         let potentiation = c.a3_plus.mul_add(o2.get(j), c.a2_plus);
         for &(s, i) in state.incoming.of(j as u32) {
-            w[s as usize] = c.bound(w[s as usize] + r1.get(i as usize) * potentiation);
+            let r = r1.get(if per_synapse { s } else { i } as usize);
+            w[s as usize] = c.bound(w[s as usize] + r * potentiation);
         }
         o1.spike(j, Interaction::AllToAll);
         o2.spike(j, Interaction::AllToAll);

@@ -580,7 +580,7 @@ fn read_projection(
         Some((n, span)) => (Some(n), Some(span)),
         None => (None, None),
     };
-    let plasticity = read_plasticity(t, &synapse, &weight, &delay, run, names)?;
+    let plasticity = read_plasticity(t, &synapse, &weight, run, names)?;
     let spec = ProjectionSpec { name, pre: pre.to_string(), post: post.to_string(), connect, weight, delay, synapse, channel, plasticity };
     Ok((spec, name_span))
 }
@@ -589,15 +589,14 @@ fn read_projection(
 /// STDP, three-factor, astrocyte STDP, synaptic scaling) need a weight they can change on
 /// delta, exponential and conductance synapses (alpha kernels store scaled weights) and
 /// initial weights within their bounds (triplet STDP without `w_max` is unbounded, so not
-/// allowed on conductances, whose weights must stay non-negative); all but triplet STDP take
-/// per-synapse delays. Names in the rule (the three-factor `modulator`, the astrocyte's
+/// allowed on conductances, whose weights must stay non-negative); all take per-synapse
+/// delays. Names in the rule (the three-factor `modulator`, the astrocyte's
 /// `liquid` and `input`) must be populations or sources. Astrocyte STDP runs on NALSM's
 /// 1 ms step. Tsodyks-Markram scales transmitted spikes and takes any synapse and delays.
 fn read_plasticity(
     t: &TableReader,
     synapse: &SynapseModel,
     weight: &ValueSpec,
-    delay: &ValueSpec,
     run: &RunSpec,
     names: &HashMap<String, Entity>,
 ) -> Result<Option<Plasticity>> {
@@ -620,11 +619,6 @@ fn read_plasticity(
     }
     if matches!(synapse, SynapseModel::AlphaCurrent { .. } | SynapseModel::AlphaCond { .. }) {
         return Err(p.error_at("rule", rule_span, format!("{rule} works on delta, exp_current and exp_cond synapses, not on alpha synapses")));
-    }
-    if rule == "triplet" && !matches!(delay, ValueSpec::Fixed(_)) {
-        return Err(p.table_error(
-            "triplet needs one delay for the whole projection (heterogeneous delays are not supported with triplet STDP yet)",
-        ));
     }
     if rule == "astrocyte_stdp" && run.dt != 1.0 {
         let message = format!("astrocyte_stdp runs on NALSM's 1 ms step: set `dt = \"1 ms\"` in [run] (it is {} ms)", run.dt);
