@@ -10,7 +10,7 @@
 //! plastic synapses learn the same weights and spikes at any thread count.
 
 use engram::engine::{self, RunResult};
-use engram::network::{Delays, Network};
+use engram::network::{Delays, Network, PlasticRule};
 use engram_validation::*;
 
 /// A presynaptic source spiking at `t_pre`, a postsynaptic LIF neuron forced to spike at
@@ -761,7 +761,7 @@ fn astrocyte_net() -> String {
 #[test]
 fn astrocyte_stdp_does_not_depend_on_the_thread_count() {
     let text = astrocyte_net();
-    let runs: Vec<(RunResult, Vec<Vec<f64>>)> = [1, 2, 3]
+    let runs: Vec<(RunResult, Vec<Vec<f64>>, f64)> = [1, 2, 3]
         .into_iter()
         .map(|threads| {
             let mut spec = parse(&text);
@@ -769,10 +769,23 @@ fn astrocyte_stdp_does_not_depend_on_the_thread_count() {
             let mut net = Network::build(spec).expect("builds");
             let r = engine::run(&mut net, None);
             let weights = (0..4).map(|p| net.plastic_weights(p).expect("plastic").into_iter().map(|s| s.2).collect()).collect();
-            (r, weights)
+            // Every projection's copy of the astrocyte, in every shard, ends at the same A.
+            let a: Vec<f64> = net
+                .shards
+                .iter()
+                .flat_map(|shard| &shard.projections)
+                .map(|proj| match &proj.plastic.as_ref().expect("plastic").rule {
+                    PlasticRule::AstrocyteStdp(st) => st.astrocyte(),
+                    _ => panic!("astrocyte STDP projections"),
+                })
+                .collect();
+            assert!(a.iter().all(|x| x.to_bits() == a[0].to_bits()), "{threads} threads: astrocyte copies differ: {a:?}");
+            (r, weights, a[0])
         })
         .collect();
-    let (one, w_one) = &runs[0];
+    let (one, w_one, a_one) = &runs[0];
+    eprintln!("astrocyte A at the end: {a_one} mV (b_A = 0.05 mV)");
+    assert!((a_one - 0.05).abs() > 1e-3, "the astrocyte follows the activity: A = {a_one}");
     let spikes = one.spikes[0].steps.len() + one.spikes[1].steps.len();
     eprintln!("astrocyte network: {spikes} liquid spikes in 400 ms");
     assert!(spikes > 1000, "the liquid must be active: {spikes}");
@@ -781,7 +794,8 @@ fn astrocyte_stdp_does_not_depend_on_the_thread_count() {
         let changed = w.iter().filter(|&&x| initial.is_none_or(|w0| x != w0) && (initial.is_some() || x.fract() != 0.0)).count();
         assert!(changed > w.len() / 10, "projection {p}: {changed} of {} weights change", w.len());
     }
-    for (threads, (r, w)) in [2, 3].into_iter().zip(&runs[1..]) {
+    for (threads, (r, w, a)) in [2, 3].into_iter().zip(&runs[1..]) {
+        assert_eq!(a.to_bits(), a_one.to_bits(), "astrocyte A with {threads} threads");
         for g in 0..2 {
             assert!(r.spikes[g].steps == one.spikes[g].steps && r.spikes[g].ids == one.spikes[g].ids, "spikes differ with {threads} threads");
         }

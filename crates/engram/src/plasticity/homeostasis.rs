@@ -304,11 +304,6 @@ impl ThresholdAdaptation {
             th[j] += change;
         });
     }
-
-    /// The homeostatic threshold offsets θ (mV).
-    pub fn offsets(&self) -> &[f64] {
-        &self.offset
-    }
 }
 
 #[cfg(test)]

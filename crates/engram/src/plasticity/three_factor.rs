@@ -307,11 +307,6 @@ impl ThreeFactorState {
             consts,
         })
     }
-
-    /// The eligibility of every synapse, in table order.
-    pub fn eligibility(&self) -> &[f64] {
-        &self.eligibility
-    }
 }
 
 /// One step of the three-factor rule on a projection's share of synapses in a shard (the

@@ -661,11 +661,12 @@ fn read_plasticity(
             let bounds = spec.bounds();
             (Plasticity::AstrocyteStdp(spec), Some(bounds))
         }
-        _ => {
+        "synaptic_scaling" => {
             let params = HomeostasisParams::read_scaling(&p, dim)?;
             let bounds = params.w_max.map(|w| [if synapse.is_conductance() { 0.0 } else { -w }, w]);
             (Plasticity::SynapticScaling(params), bounds)
         }
+        _ => unreachable!("`{rule}` is in PLASTICITY_RULES but has no reader"),
     };
     if let Some([w_min, _]) = bounds
         && w_min < 0.0
