@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use engram_models::lsm::LsmError;
 use engram_models::lsm::config::{self, ConfigError};
 use engram_models::lsm::experiment::{self, Images};
-use engram_models::lsm::LsmError;
 use engram_train::checkpoint::write_atomically;
 use engram_train::data::DataError;
 use engram_train::data::mnist::Dataset;
@@ -33,7 +33,12 @@ enum LsmCliError {
     },
 }
 
-pub fn lsm(config_path: &Path, out: Option<PathBuf>, threads: Option<usize>, quiet: bool) -> ExitCode {
+pub fn lsm(
+    config_path: &Path,
+    out: Option<PathBuf>,
+    threads: Option<usize>,
+    quiet: bool,
+) -> ExitCode {
     match run(config_path, out, threads, quiet) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -46,14 +51,22 @@ pub fn lsm(config_path: &Path, out: Option<PathBuf>, threads: Option<usize>, qui
     }
 }
 
-fn run(config_path: &Path, out: Option<PathBuf>, threads: Option<usize>, quiet: bool) -> Result<(), LsmCliError> {
+fn run(
+    config_path: &Path,
+    out: Option<PathBuf>,
+    threads: Option<usize>,
+    quiet: bool,
+) -> Result<(), LsmCliError> {
     let config = config::load(config_path)?;
     let threads = match threads {
         Some(0) => return Err(LsmCliError::Usage("--threads must be at least 1".into())),
         Some(t) => t,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let data_dir = config_path.parent().unwrap_or(Path::new(".")).join(&config.data.dir);
+    let data_dir = config_path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(&config.data.dir);
     let data = Dataset::load(&data_dir)?;
     let out = out.unwrap_or_else(|| default_out(config_path));
     let images = Images {
@@ -63,8 +76,15 @@ fn run(config_path: &Path, out: Option<PathBuf>, threads: Option<usize>, quiet: 
         test_images: &data.test.images,
         test_labels: &data.test.labels,
     };
-    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
-    bar.set_style(ProgressStyle::with_template("{msg:9} {bar:40} {pos}/{len}  {elapsed_precise} eta {eta}").expect("progress template"));
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{msg:9} {bar:40} {pos}/{len}  {elapsed_precise} eta {eta}")
+            .expect("progress template"),
+    );
     let progress = |stage: &str, done: usize, total: usize| {
         if bar.message() != stage {
             bar.set_message(stage.to_string());
@@ -73,7 +93,10 @@ fn run(config_path: &Path, out: Option<PathBuf>, threads: Option<usize>, quiet: 
         }
         bar.set_position(done as u64);
     };
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| LsmCliError::Usage(e.to_string()))?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| LsmCliError::Usage(e.to_string()))?;
     let results = pool.install(|| experiment::run(&config, images, &progress))?;
     bar.finish_and_clear();
     let summary = serde_json::json!({
@@ -86,12 +109,17 @@ fn run(config_path: &Path, out: Option<PathBuf>, threads: Option<usize>, quiet: 
     });
     let path = out.join("results.json");
     let text = serde_json::to_string_pretty(&summary).expect("results serialise") + "\n";
-    write_atomically(&path, text.as_bytes()).map_err(|source| LsmCliError::Output { path: path.clone(), source })?;
+    write_atomically(&path, text.as_bytes()).map_err(|source| LsmCliError::Output {
+        path: path.clone(),
+        source,
+    })?;
     if !quiet {
         println!(
             "test accuracy {:.2} %, branching factor {}, {:.1} ms per recorded sample",
             100.0 * results.test_accuracy,
-            results.branching_factor.map_or("-".into(), |b| format!("{b:.3}")),
+            results
+                .branching_factor
+                .map_or("-".into(), |b| format!("{b:.3}")),
             1e3 * results.seconds.record_per_sample
         );
         println!("results in {}", path.display());

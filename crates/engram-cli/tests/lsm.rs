@@ -8,7 +8,10 @@ use std::process::{Command, Output};
 use tempfile::TempDir;
 
 fn engram(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_engram")).args(args).output().expect("engram runs")
+    Command::new(env!("CARGO_BIN_EXE_engram"))
+        .args(args)
+        .output()
+        .expect("engram runs")
 }
 
 /// Writes an IDX file: magic (type 0x08 = u8, `dims.len()` dimensions), sizes, bytes.
@@ -26,10 +29,20 @@ fn write_dataset(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     for (name, count) in [("train", 120u32), ("t10k", 40)] {
         let labels: Vec<u8> = (0..count).map(|i| (i % 10) as u8).collect();
-        let images: Vec<u8> =
-            labels.iter().flat_map(|&c| (0..36u8).map(move |p| if p == c || p == c + 20 { 255 } else { 0 })).collect();
-        write_idx(&dir.join(format!("{name}-images-idx3-ubyte")), &[count, 6, 6], &images);
-        write_idx(&dir.join(format!("{name}-labels-idx1-ubyte")), &[count], &labels);
+        let images: Vec<u8> = labels
+            .iter()
+            .flat_map(|&c| (0..36u8).map(move |p| if p == c || p == c + 20 { 255 } else { 0 }))
+            .collect();
+        write_idx(
+            &dir.join(format!("{name}-images-idx3-ubyte")),
+            &[count, 6, 6],
+            &images,
+        );
+        write_idx(
+            &dir.join(format!("{name}-labels-idx1-ubyte")),
+            &[count],
+            &labels,
+        );
     }
 }
 
@@ -43,11 +56,23 @@ fn a_small_run_writes_its_results_atomically() {
     let config = dir.path().join("small.toml");
     std::fs::write(&config, CONFIG).unwrap();
     let out = dir.path().join("out");
-    let o = engram(&["lsm", config.to_str().unwrap(), "--out", out.to_str().unwrap(), "--threads", "2", "--quiet"]);
+    let o = engram(&[
+        "lsm",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--threads",
+        "2",
+        "--quiet",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let names: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names, ["results.json"], "no temporary file left behind");
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     assert_eq!(json["seed"], 2);
     assert_eq!(json["engram_version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(json["config"]["liquid"]["neurons"], 64);
@@ -64,22 +89,44 @@ fn bad_files_exit_2_naming_file_line_and_field_and_write_nothing() {
     write_dataset(&dir.path().join("data"));
     let out = dir.path().join("out");
     for (bad, line, field) in [
-        (CONFIG.replace("neurons = 64", "neurons = 65"), 8, "liquid.neurons"),
-        (CONFIG.replace("kind = \"ridge\"", "kind = \"knn\""), 13, "readout.kind"),
+        (
+            CONFIG.replace("neurons = 64", "neurons = 65"),
+            8,
+            "liquid.neurons",
+        ),
+        (
+            CONFIG.replace("kind = \"ridge\"", "kind = \"knn\""),
+            13,
+            "readout.kind",
+        ),
         (CONFIG.replace("ms = 80", "ms = 0"), 14, "readout.ms"),
         (CONFIG.replace("test = 40", "test = 10001"), 6, "data.test"),
     ] {
         let config = dir.path().join("bad.toml");
         std::fs::write(&config, &bad).unwrap();
-        let o = engram(&["lsm", config.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        let o = engram(&[
+            "lsm",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{err}");
         assert!(err.contains(&format!("bad.toml:{line}: {field}:")), "{err}");
         assert!(!out.exists());
     }
     let config = dir.path().join("nodata.toml");
-    std::fs::write(&config, CONFIG.replace("dir = \"data\"", "dir = \"missing\"")).unwrap();
-    let o = engram(&["lsm", config.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    std::fs::write(
+        &config,
+        CONFIG.replace("dir = \"data\"", "dir = \"missing\""),
+    )
+    .unwrap();
+    let o = engram(&[
+        "lsm",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("missing"));
     assert!(!out.exists());

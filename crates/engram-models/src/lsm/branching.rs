@@ -26,14 +26,22 @@ pub struct BranchingParams {
 
 impl Default for BranchingParams {
     fn default() -> BranchingParams {
-        BranchingParams { window: 4, buffer: 25 }
+        BranchingParams {
+            window: 4,
+            buffer: 25,
+        }
     }
 }
 
 /// The branching factor of one sample: `raster[t]` lists the liquid neurons that spiked at
 /// step t; `pre[j]` and `post[j]` are j's presynaptic and postsynaptic liquid neurons.
 /// `None` if no neuron spiked inside the window.
-pub fn sample_branching_factor(raster: &[Vec<u32>], pre: &[Vec<u32>], post: &[Vec<u32>], p: BranchingParams) -> Option<f64> {
+pub fn sample_branching_factor(
+    raster: &[Vec<u32>],
+    pre: &[Vec<u32>],
+    post: &[Vec<u32>],
+    p: BranchingParams,
+) -> Option<f64> {
     let (n, steps) = (pre.len(), raster.len());
     let kept = p.buffer..steps.saturating_sub(p.buffer);
     // cum[j * (steps + 1) + t]: spikes of j in [buffer, t) ∩ kept.
@@ -52,13 +60,15 @@ pub fn sample_branching_factor(raster: &[Vec<u32>], pre: &[Vec<u32>], post: &[Ve
         }
     }
     let count = |js: &[u32], from: usize, to: usize| -> u32 {
-        js.iter().map(|&j| cum[j as usize * stride + to] - cum[j as usize * stride + from]).sum()
+        js.iter()
+            .map(|&j| cum[j as usize * stride + to] - cum[j as usize * stride + from])
+            .sum()
     };
     let mut sums = vec![(0.0f64, 0u32); n];
     let first = p.buffer + p.window;
     let last = steps.saturating_sub(p.buffer + p.window);
-    for t in first..last {
-        for &j in &raster[t] {
+    for (t, fired) in raster.iter().enumerate().take(last).skip(first) {
+        for &j in fired {
             let j = j as usize;
             let before = count(&pre[j], t - p.window, t);
             let after = count(&post[j], t + 1, t + 1 + p.window);
@@ -66,7 +76,11 @@ pub fn sample_branching_factor(raster: &[Vec<u32>], pre: &[Vec<u32>], post: &[Ve
             sums[j].1 += 1;
         }
     }
-    let per_neuron: Vec<f64> = sums.iter().filter(|s| s.1 > 0).map(|&(s, k)| s / f64::from(k)).collect();
+    let per_neuron: Vec<f64> = sums
+        .iter()
+        .filter(|s| s.1 > 0)
+        .map(|&(s, k)| s / f64::from(k))
+        .collect();
     (!per_neuron.is_empty()).then(|| per_neuron.iter().sum::<f64>() / per_neuron.len() as f64)
 }
 
@@ -82,7 +96,15 @@ mod tests {
 
     /// A binary tree 0 -> {1, 2}, 1 -> {3, 4}, 2 -> {5, 6}, adjacency as (pre, post).
     fn tree() -> (Vec<Vec<u32>>, Vec<Vec<u32>>) {
-        let post = vec![vec![1, 2], vec![3, 4], vec![5, 6], vec![], vec![], vec![], vec![]];
+        let post = vec![
+            vec![1, 2],
+            vec![3, 4],
+            vec![5, 6],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+        ];
         let mut pre = vec![Vec::new(); 7];
         for (j, targets) in post.iter().enumerate() {
             for &i in targets {
@@ -123,7 +145,15 @@ mod tests {
         raster[63] = vec![3];
         let bf = sample_branching_factor(&raster, &pre, &post, BranchingParams::default()).unwrap();
         assert_eq!(bf, 0.5);
-        assert_eq!(sample_branching_factor(&vec![Vec::new(); 250], &pre, &post, BranchingParams::default()), None);
+        assert_eq!(
+            sample_branching_factor(
+                &vec![Vec::new(); 250],
+                &pre,
+                &post,
+                BranchingParams::default()
+            ),
+            None
+        );
         assert_eq!(mean_defined(&[Some(1.0), None, Some(2.0)]), Some(1.5));
     }
 }

@@ -115,7 +115,15 @@ pub struct ReadoutConfig {
 
 impl Default for ReadoutConfig {
     fn default() -> ReadoutConfig {
-        ReadoutConfig { kind: ReadoutKind::Softmax, ms: 250, epochs: 30, batch: None, learning_rate: 1e-2, l2: 5e-10, lambda: 1e-4 }
+        ReadoutConfig {
+            kind: ReadoutKind::Softmax,
+            ms: 250,
+            epochs: 30,
+            batch: None,
+            learning_rate: 1e-2,
+            l2: 5e-10,
+            lambda: 1e-4,
+        }
     }
 }
 
@@ -141,7 +149,12 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     #[error("{}:{line}: {field}: {message}", path.display())]
-    Invalid { path: PathBuf, line: usize, field: String, message: String },
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        field: String,
+        message: String,
+    },
 }
 
 /// MNIST's split sizes, which bound `train + valid` and `test`.
@@ -149,18 +162,34 @@ pub const MNIST_TRAIN: usize = 60_000;
 pub const MNIST_TEST: usize = 10_000;
 
 pub fn load(path: &Path) -> Result<LsmConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.into(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.into(),
+        source,
+    })?;
     parse(&text, path)
 }
 
 /// Parses and checks config text; `path` names it in errors.
 pub fn parse(text: &str, path: &Path) -> Result<LsmConfig, ConfigError> {
-    let invalid = |line: usize, field: String, message: String| ConfigError::Invalid { path: path.into(), line, field, message };
+    let invalid = |line: usize, field: String, message: String| ConfigError::Invalid {
+        path: path.into(),
+        line,
+        field,
+        message,
+    };
     let config: LsmConfig = toml::from_str(text).map_err(|e| {
-        let line = e.span().map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-        invalid(line, field_on(text, line), e.message().trim_end().to_string())
+        let line = e.span().map_or(1, |s| {
+            text[..s.start.min(text.len())].matches('\n').count() + 1
+        });
+        invalid(
+            line,
+            field_on(text, line),
+            e.message().trim_end().to_string(),
+        )
     })?;
-    config.validate().map_err(|(field, message)| invalid(line_of(text, &field), field, message))?;
+    config
+        .validate()
+        .map_err(|(field, message)| invalid(line_of(text, &field), field, message))?;
     Ok(config)
 }
 
@@ -173,21 +202,45 @@ impl LsmConfig {
             return fail("data.train", "needs at least one training sample".into());
         }
         if d.train + d.valid > MNIST_TRAIN {
-            return fail("data.valid", format!("train + valid = {} exceeds the {MNIST_TRAIN} training images", d.train + d.valid));
+            return fail(
+                "data.valid",
+                format!(
+                    "train + valid = {} exceeds the {MNIST_TRAIN} training images",
+                    d.train + d.valid
+                ),
+            );
         }
         if d.test == 0 || d.test > MNIST_TEST {
-            return fail("data.test", format!("must be 1..={MNIST_TEST}, got {}", d.test));
+            return fail(
+                "data.test",
+                format!("must be 1..={MNIST_TEST}, got {}", d.test),
+            );
         }
         let side = self.liquid.side();
         if side.pow(3) != self.liquid.neurons || !(2..=40).contains(&side) {
-            return fail("liquid.neurons", format!("must be a cube n^3 with 2 <= n <= 40 (1000, 8000), got {}", self.liquid.neurons));
+            return fail(
+                "liquid.neurons",
+                format!(
+                    "must be a cube n^3 with 2 <= n <= 40 (1000, 8000), got {}",
+                    self.liquid.neurons
+                ),
+            );
         }
         if !(self.liquid.weight > 0.0 && self.liquid.weight <= 3.0) {
-            return fail("liquid.weight", format!("must be in (0, 3] (3 is the weight bound), got {}", self.liquid.weight));
+            return fail(
+                "liquid.weight",
+                format!(
+                    "must be in (0, 3] (3 is the weight bound), got {}",
+                    self.liquid.weight
+                ),
+            );
         }
         let o = &self.organise;
         if o.astrocyte && (o.samples == 0 || o.ms == 0) {
-            return fail("organise.samples", "the astrocyte phase needs samples >= 1 and ms >= 1".into());
+            return fail(
+                "organise.samples",
+                "the astrocyte phase needs samples >= 1 and ms >= 1".into(),
+            );
         }
         if let Some(w) = o.w_a
             && !(w >= 0.0 && w.is_finite())
@@ -196,7 +249,13 @@ impl LsmConfig {
         }
         let r = &self.readout;
         if !(1..=765).contains(&r.ms) {
-            return fail("readout.ms", format!("must be 1..=765 ms (8-bit spike counts; a neuron fires at most every 3 ms), got {}", r.ms));
+            return fail(
+                "readout.ms",
+                format!(
+                    "must be 1..=765 ms (8-bit spike counts; a neuron fires at most every 3 ms), got {}",
+                    r.ms
+                ),
+            );
         }
         if r.epochs == 0 {
             return fail("readout.epochs", "must be at least 1".into());
@@ -205,7 +264,10 @@ impl LsmConfig {
             return fail("readout.batch", "must be at least 1".into());
         }
         if !(r.learning_rate > 0.0 && r.learning_rate.is_finite()) {
-            return fail("readout.learning_rate", format!("must be positive, got {}", r.learning_rate));
+            return fail(
+                "readout.learning_rate",
+                format!("must be positive, got {}", r.learning_rate),
+            );
         }
         if !(r.l2 >= 0.0 && r.l2.is_finite()) {
             return fail("readout.l2", format!("must be >= 0, got {}", r.l2));
@@ -214,18 +276,30 @@ impl LsmConfig {
             return fail("readout.lambda", format!("must be >= 0, got {}", r.lambda));
         }
         if self.branching.samples > d.test {
-            return fail("branching.samples", format!("at most data.test = {} samples, got {}", d.test, self.branching.samples));
+            return fail(
+                "branching.samples",
+                format!(
+                    "at most data.test = {} samples, got {}",
+                    d.test, self.branching.samples
+                ),
+            );
         }
         Ok(())
     }
 
     /// w_A: the file's, else the reference's for the liquid size.
     pub fn w_a(&self) -> f64 {
-        self.organise.w_a.unwrap_or(if self.liquid.neurons <= 1000 { 0.015 } else { 0.0075 })
+        self.organise.w_a.unwrap_or(if self.liquid.neurons <= 1000 {
+            0.015
+        } else {
+            0.0075
+        })
     }
 
     pub fn batch(&self) -> usize {
-        self.readout.batch.unwrap_or(if self.liquid.neurons <= 1000 { 250 } else { 50 })
+        self.readout
+            .batch
+            .unwrap_or(if self.liquid.neurons <= 1000 { 250 } else { 50 })
     }
 }
 
@@ -233,14 +307,23 @@ impl LsmConfig {
 fn field_on(text: &str, line: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let content = lines.get(line.saturating_sub(1)).map_or("", |l| l.trim());
-    let key = content.split('=').next().unwrap_or("").trim().trim_matches(['[', ']']);
+    let key = content
+        .split('=')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_matches(['[', ']']);
     if key.is_empty() {
         return "(file)".into();
     }
     if content.starts_with('[') {
         return key.into();
     }
-    let table = lines[..line.saturating_sub(1)].iter().rev().map(|l| l.trim()).find(|l| l.starts_with('['));
+    let table = lines[..line.saturating_sub(1)]
+        .iter()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with('['));
     match table {
         Some(t) => format!("{}.{key}", t.trim_matches(['[', ']']).trim()),
         None => key.into(),
@@ -274,7 +357,12 @@ mod tests {
 
     fn error(text: &str) -> (usize, String, String) {
         match parse(text, Path::new("x.toml")).unwrap_err() {
-            ConfigError::Invalid { line, field, message, .. } => (line, field, message),
+            ConfigError::Invalid {
+                line,
+                field,
+                message,
+                ..
+            } => (line, field, message),
             e => panic!("{e}"),
         }
     }
@@ -282,8 +370,14 @@ mod tests {
     #[test]
     fn a_good_file_parses_with_the_reference_defaults() {
         let c = parse(GOOD, Path::new("x.toml")).unwrap();
-        assert_eq!((c.seed, c.liquid.side(), c.readout.kind, c.readout.ms), (3, 10, ReadoutKind::Ridge, 250));
-        assert_eq!((c.w_a(), c.batch(), c.organise.ms, c.branching.samples), (0.015, 250, 20, 20));
+        assert_eq!(
+            (c.seed, c.liquid.side(), c.readout.kind, c.readout.ms),
+            (3, 10, ReadoutKind::Ridge, 250)
+        );
+        assert_eq!(
+            (c.w_a(), c.batch(), c.organise.ms, c.branching.samples),
+            (0.015, 250, 20, 20)
+        );
     }
 
     #[test]
@@ -300,10 +394,18 @@ mod tests {
         assert_eq!((line, field.as_str()), (1, "seed"));
         let (line, field, _) = error(&GOOD.replace("[readout]\n", "[readout]\nepochs = 0\n"));
         assert_eq!((line, field.as_str()), (13, "readout.epochs"));
-        let (line, field, _) = error(&GOOD.replace("astrocyte = true\nsamples = 20", "astrocyte = true\nsamples = 0"));
+        let (line, field, _) = error(&GOOD.replace(
+            "astrocyte = true\nsamples = 20",
+            "astrocyte = true\nsamples = 0",
+        ));
         assert_eq!((line, field.as_str()), (11, "organise.samples"));
         let text = format!("{GOOD}[branching]\nsamples = 51\n");
-        let shown = parse(&text, Path::new("cfg/x.toml")).unwrap_err().to_string();
-        assert_eq!(shown, "cfg/x.toml:15: branching.samples: at most data.test = 50 samples, got 51");
+        let shown = parse(&text, Path::new("cfg/x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            shown,
+            "cfg/x.toml:15: branching.samples: at most data.test = 50 samples, got 51"
+        );
     }
 }

@@ -19,7 +19,8 @@ pub fn probability_scale(images: &[u8], size: usize) -> f64 {
         .chunks_exact(size)
         .filter_map(|im| {
             let sum: u32 = im.iter().map(|&p| u32::from(p)).sum();
-            (sum > 0).then(|| f64::from(*im.iter().max().expect("non-empty image")) / f64::from(sum))
+            (sum > 0)
+                .then(|| f64::from(*im.iter().max().expect("non-empty image")) / f64::from(sum))
         })
         .fold(0.0, f64::max);
     if largest > 0.0 { 1.0 / largest } else { 1.0 }
@@ -60,7 +61,13 @@ impl Features {
             })
             .collect();
         let counts = rows.into_iter().flatten().collect();
-        Features { dim, counts, labels, l1, factor: 1.0 }
+        Features {
+            dim,
+            counts,
+            labels,
+            l1,
+            factor: 1.0,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -73,7 +80,9 @@ impl Features {
 
     /// m of the spec: the largest L1-normalised feature of these samples.
     pub fn largest(&self) -> f64 {
-        (0..self.len()).map(|r| f64::from(*self.raw(r).iter().max().unwrap_or(&0)) * self.l1[r]).fold(0.0, f64::max)
+        (0..self.len())
+            .map(|r| f64::from(*self.raw(r).iter().max().unwrap_or(&0)) * self.l1[r])
+            .fold(0.0, f64::max)
     }
 
     fn raw(&self, r: usize) -> &[u8] {
@@ -106,7 +115,11 @@ mod tests {
 
     #[test]
     fn features_are_l1_normalised_then_divided_by_the_training_maximum() {
-        let mut f = Features::new(3, vec![vec![1, 1, 2], vec![0, 0, 0], vec![3, 0, 1]], vec![0, 1, 2]);
+        let mut f = Features::new(
+            3,
+            vec![vec![1, 1, 2], vec![0, 0, 0], vec![3, 0, 1]],
+            vec![0, 1, 2],
+        );
         assert_eq!(f.largest(), 0.75);
         f.factor = 1.0 / f.largest();
         let mut row = [0.0; 3];

@@ -21,6 +21,7 @@ use rand::RngExt;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use super::LsmError;
 use super::branching::{self, BranchingParams};
 use super::config::{LsmConfig, ReadoutKind};
 use super::encode::{self, Features};
@@ -28,7 +29,6 @@ use super::grid::{Liquid, LiquidParams};
 use super::ridge::Ridge;
 use super::sim::{self, Plasticity, Recording, SimConsts, Weights};
 use super::softmax::{Softmax, SoftmaxParams};
-use super::LsmError;
 
 /// Images and labels of both splits (`[count, size]` bytes).
 #[derive(Debug, Clone, Copy)]
@@ -93,7 +93,11 @@ pub struct Timings {
 }
 
 /// Runs the protocol; `progress(stage, done, total)` is called as it goes.
-pub fn run<'a>(config: &LsmConfig, images: Images<'a>, progress: &(dyn Fn(&str, usize, usize) + Sync)) -> Result<LsmResults, LsmError> {
+pub fn run<'a>(
+    config: &LsmConfig,
+    images: Images<'a>,
+    progress: &(dyn Fn(&str, usize, usize) + Sync),
+) -> Result<LsmResults, LsmError> {
     let start = Instant::now();
     let n_train_all = images.train_labels.len();
     let d = &config.data;
@@ -107,7 +111,10 @@ pub fn run<'a>(config: &LsmConfig, images: Images<'a>, progress: &(dyn Fn(&str, 
             d.test
         )));
     }
-    let params = LiquidParams { w_liquid: config.liquid.weight, ..LiquidParams::paper(config.liquid.side(), images.size) };
+    let params = LiquidParams {
+        w_liquid: config.liquid.weight,
+        ..LiquidParams::paper(config.liquid.side(), images.size)
+    };
     let mut liquid = Liquid::build(&params, config.seed)?;
     let consts = SimConsts::new(NalsmNeuronParams::paper().lower(1.0)?, INPUT_CURRENT);
     let scale = encode::probability_scale(images.train_images, images.size);
@@ -117,7 +124,13 @@ pub fn run<'a>(config: &LsmConfig, images: Images<'a>, progress: &(dyn Fn(&str, 
 
     let t0 = Instant::now();
     let organisation = if config.organise.astrocyte {
-        Some(organise(config, &mut liquid, &consts, |i| encode::drive(image(images.train_images, i), scale), progress)?)
+        Some(organise(
+            config,
+            &mut liquid,
+            &consts,
+            |i| encode::drive(image(images.train_images, i), scale),
+            progress,
+        )?)
     } else {
         None
     };
@@ -130,29 +143,60 @@ pub fn run<'a>(config: &LsmConfig, images: Images<'a>, progress: &(dyn Fn(&str, 
     let test_idx: Vec<usize> = (0..d.test).collect();
     let total = d.train + d.valid + d.test;
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let tick = || progress("record", done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1, total);
+    let tick = || {
+        progress(
+            "record",
+            done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
+            total,
+        )
+    };
     let record_set = |set: &'a [u8], idx: &[usize], key: u64, rasters: usize| {
-        record(&liquid, &consts, idx, ms, config.seed, key, rasters, |i| encode::drive(image(set, i), scale), &tick)
+        record(
+            &liquid,
+            &consts,
+            idx,
+            ms,
+            config.seed,
+            key,
+            rasters,
+            |i| encode::drive(image(set, i), scale),
+            &tick,
+        )
     };
     let train_rec = record_set(images.train_images, &train_idx, KEY_TRAIN, 0);
     let valid_rec = record_set(images.train_images, &valid_idx, KEY_TRAIN, 0);
-    let test_rec = record_set(images.test_images, &test_idx, KEY_TEST, config.branching.samples);
+    let test_rec = record_set(
+        images.test_images,
+        &test_idx,
+        KEY_TEST,
+        config.branching.samples,
+    );
     let record_s = t0.elapsed().as_secs_f64();
 
     let (pre, post) = liquid.topology.liquid_adjacency();
     let bf: Vec<Option<f64>> = test_rec
         .iter()
         .filter_map(|r| r.raster.as_ref())
-        .map(|raster| branching::sample_branching_factor(raster, &pre, &post, BranchingParams::default()))
+        .map(|raster| {
+            branching::sample_branching_factor(raster, &pre, &post, BranchingParams::default())
+        })
         .collect();
     let n = liquid.topology.n_liquid;
-    let spikes: u64 = test_rec.iter().flat_map(|r| r.counts.iter().map(|&c| u64::from(c))).sum();
+    let spikes: u64 = test_rec
+        .iter()
+        .flat_map(|r| r.counts.iter().map(|&c| u64::from(c)))
+        .sum();
     let liquid_rate_hz = spikes as f64 / (n * d.test) as f64 / (ms as f64 * 1e-3);
-    let input_spikes_per_ms = test_rec.iter().map(|r| r.input_spikes).sum::<u64>() as f64 / (d.test * ms) as f64;
+    let input_spikes_per_ms =
+        test_rec.iter().map(|r| r.input_spikes).sum::<u64>() as f64 / (d.test * ms) as f64;
 
     let t0 = Instant::now();
     let features = |recs: Vec<Recording>, idx: &[usize], labels: &[u8]| {
-        Features::new(n, recs.into_iter().map(|r| r.counts).collect(), idx.iter().map(|&i| labels[i]).collect())
+        Features::new(
+            n,
+            recs.into_iter().map(|r| r.counts).collect(),
+            idx.iter().map(|&i| labels[i]).collect(),
+        )
     };
     let mut train = features(train_rec, &train_idx, images.train_labels);
     let mut valid = features(valid_rec, &valid_idx, images.train_labels);
@@ -166,14 +210,31 @@ pub fn run<'a>(config: &LsmConfig, images: Images<'a>, progress: &(dyn Fn(&str, 
         ReadoutKind::Ridge => {
             let model = Ridge::fit_classes(&train, CLASSES, config.readout.lambda)?;
             let valid_acc = (!valid.is_empty()).then(|| model.accuracy(&valid));
-            (model.accuracy(&test), valid_acc, model.accuracy(&train), None)
+            (
+                model.accuracy(&test),
+                valid_acc,
+                model.accuracy(&train),
+                None,
+            )
         }
         ReadoutKind::Softmax => {
             let r = &config.readout;
-            let p = SoftmaxParams { epochs: r.epochs, batch: config.batch(), learning_rate: r.learning_rate, l2: r.l2, seed: config.seed };
+            let p = SoftmaxParams {
+                epochs: r.epochs,
+                batch: config.batch(),
+                learning_rate: r.learning_rate,
+                l2: r.l2,
+                seed: config.seed,
+            };
             let (model, history) = Softmax::train(&train, &valid, CLASSES, &p)?;
-            let valid_acc = (!valid.is_empty()).then(|| history.valid_accuracy[history.best_epoch - 1]);
-            (model.accuracy(&test), valid_acc, model.accuracy(&train), Some(history.best_epoch))
+            let valid_acc =
+                (!valid.is_empty()).then(|| history.valid_accuracy[history.best_epoch - 1]);
+            (
+                model.accuracy(&test),
+                valid_acc,
+                model.accuracy(&train),
+                Some(history.best_epoch),
+            )
         }
     };
     let readout_s = t0.elapsed().as_secs_f64();
@@ -221,7 +282,15 @@ pub fn record(
         .map(|(k, &i)| {
             let sample_key = rng::counter_key(seed, Purpose::Poisson, key + i as u64);
             let weights = Weights::Frozen(&liquid.weights);
-            let rec = sim::run_sample(&liquid.topology, weights, consts, &drive(i), ms, sample_key, k < rasters);
+            let rec = sim::run_sample(
+                &liquid.topology,
+                weights,
+                consts,
+                &drive(i),
+                ms,
+                sample_key,
+                k < rasters,
+            );
             tick();
             rec
         })
@@ -240,19 +309,37 @@ fn organise(
     let stdp = AstroStdpParams::paper().lower(1.0)?;
     let astro = AstrocyteParams::paper(config.w_a()).lower(1.0)?;
     let t = &liquid.topology;
-    let mut p = Plasticity { stdp, astro, x: vec![0.0; t.n_pre()], a_sum: 0.0, a_steps: 0 };
+    let mut p = Plasticity {
+        stdp,
+        astro,
+        x: vec![0.0; t.n_pre()],
+        a_sum: 0.0,
+        a_steps: 0,
+    };
     let mut r = rng::stream(config.seed, Purpose::InitialState, 0);
     let samples = config.organise.samples;
     for k in 0..samples {
         let i = r.random_range(0..config.data.train);
         let key = rng::counter_key(config.seed, Purpose::Poisson, KEY_ORGANISE + k as u64);
         let weights = Weights::Plastic(&mut liquid.weights, &mut p);
-        sim::run_sample(&liquid.topology, weights, consts, &drive(i), config.organise.ms, key, false);
+        sim::run_sample(
+            &liquid.topology,
+            weights,
+            consts,
+            &drive(i),
+            config.organise.ms,
+            key,
+            false,
+        );
         progress("organise", k + 1, samples);
     }
     let t = &liquid.topology;
     let mean = |kind: PreKind, f: fn(f64) -> f64| {
-        let ws: Vec<f64> = (0..t.n_pre()).filter(|&j| t.kind[j] == kind).flat_map(|j| t.synapses_of(j)).map(|s| f(liquid.weights[s])).collect();
+        let ws: Vec<f64> = (0..t.n_pre())
+            .filter(|&j| t.kind[j] == kind)
+            .flat_map(|j| t.synapses_of(j))
+            .map(|s| f(liquid.weights[s]))
+            .collect();
         ws.iter().sum::<f64>() / ws.len().max(1) as f64
     };
     Ok(Organisation {
@@ -291,27 +378,60 @@ mod tests {
     fn run_with(threads: usize) -> LsmResults {
         let config = config::parse(CONFIG, Path::new("t.toml")).unwrap();
         let ((train, train_labels), (test, test_labels)) = (images(50, 1), images(20, 2));
-        let data = Images { size: 64, train_images: &train, train_labels: &train_labels, test_images: &test, test_labels: &test_labels };
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let data = Images {
+            size: 64,
+            train_images: &train,
+            train_labels: &train_labels,
+            test_images: &test,
+            test_labels: &test_labels,
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
         pool.install(|| run(&config, data, &|_, _, _| {})).unwrap()
     }
 
     #[test]
     fn same_seed_gives_the_same_features_and_results_at_1_and_2_threads() {
         let liquid = Liquid::build(&LiquidParams::paper(5, 64), 3).unwrap();
-        let consts = SimConsts::new(NalsmNeuronParams::paper().lower(1.0).unwrap(), INPUT_CURRENT);
+        let consts = SimConsts::new(
+            NalsmNeuronParams::paper().lower(1.0).unwrap(),
+            INPUT_CURRENT,
+        );
         let (im, _) = images(12, 5);
         let scale = encode::probability_scale(&im, 64);
         let idx: Vec<usize> = (0..12).collect();
         let rec = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            pool.install(|| record(&liquid, &consts, &idx, 100, 7, KEY_TEST, 4, |i| encode::drive(&im[i * 64..(i + 1) * 64], scale), &|| {}))
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                record(
+                    &liquid,
+                    &consts,
+                    &idx,
+                    100,
+                    7,
+                    KEY_TEST,
+                    4,
+                    |i| encode::drive(&im[i * 64..(i + 1) * 64], scale),
+                    &|| {},
+                )
+            })
         };
         let (one, two) = (rec(1), rec(2));
         assert_eq!(one, two);
         assert_eq!(one.iter().filter(|r| r.raster.is_some()).count(), 4);
-        assert!(one.iter().all(|r| r.counts.iter().any(|&c| c > 0)), "every sample drives the liquid");
-        assert_ne!(one[0].counts, one[1].counts, "different images, different features");
+        assert!(
+            one.iter().all(|r| r.counts.iter().any(|&c| c > 0)),
+            "every sample drives the liquid"
+        );
+        assert_ne!(
+            one[0].counts, one[1].counts,
+            "different images, different features"
+        );
 
         let (a, b) = (run_with(1), run_with(2));
         let json = |r: &LsmResults| {

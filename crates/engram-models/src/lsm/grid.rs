@@ -63,7 +63,11 @@ impl LiquidParams {
     /// The probability that liquid neuron `a` of kind `ka` connects to `b` of kind `kb` at
     /// squared grid distance `d2` (0 for a = b: no self-connections).
     pub fn connection_probability(&self, ka: usize, kb: usize, d2: usize) -> f64 {
-        if d2 == 0 { 0.0 } else { self.c[ka][kb] * (-(d2 as f64) / (self.lambda * self.lambda)).exp() }
+        if d2 == 0 {
+            0.0
+        } else {
+            self.c[ka][kb] * (-(d2 as f64) / (self.lambda * self.lambda)).exp()
+        }
     }
 
     fn validate(&self) -> Result<(), LsmError> {
@@ -75,14 +79,24 @@ impl LiquidParams {
             return bad("n_inputs", "needs at least one input neuron");
         }
         let unit = |x: f64| (0.0..=1.0).contains(&x);
-        if !unit(self.excitatory_fraction) || !unit(self.input_density) || !self.c.iter().flatten().all(|&c| unit(c)) {
+        if !unit(self.excitatory_fraction)
+            || !unit(self.input_density)
+            || !self.c.iter().flatten().all(|&c| unit(c))
+        {
             return bad("c", "probabilities and fractions must lie in [0, 1]");
         }
         if !(self.lambda > 0.0 && self.lambda.is_finite()) {
             return bad("lambda", "must be positive");
         }
-        if !(self.w_max > 0.0 && self.w_max.is_finite() && self.w_liquid > 0.0 && self.w_liquid <= self.w_max) {
-            return bad("w_liquid", "weights must be positive, the liquid's at most the bound w_max");
+        if !(self.w_max > 0.0
+            && self.w_max.is_finite()
+            && self.w_liquid > 0.0
+            && self.w_liquid <= self.w_max)
+        {
+            return bad(
+                "w_liquid",
+                "weights must be positive, the liquid's at most the bound w_max",
+            );
         }
         Ok(())
     }
@@ -127,7 +141,11 @@ impl Topology {
 
     /// Grid coordinates of liquid neuron `i`.
     pub fn position(&self, i: usize) -> [usize; 3] {
-        [i % self.side, (i / self.side) % self.side, i / (self.side * self.side)]
+        [
+            i % self.side,
+            (i / self.side) % self.side,
+            i / (self.side * self.side),
+        ]
     }
 
     /// Liquid-to-liquid adjacency: (presynaptic liquid neurons, postsynaptic liquid neurons)
@@ -135,10 +153,10 @@ impl Topology {
     pub fn liquid_adjacency(&self) -> (Vec<Vec<u32>>, Vec<Vec<u32>>) {
         let mut pre = vec![Vec::new(); self.n_liquid];
         let mut post = vec![Vec::new(); self.n_liquid];
-        for j in 0..self.n_liquid {
+        for (j, out) in post.iter_mut().enumerate() {
             for s in self.synapses_of(self.n_inputs + j) {
                 let i = self.target[s];
-                post[j].push(i);
+                out.push(i);
                 pre[i as usize].push(j as u32);
             }
         }
@@ -185,19 +203,27 @@ impl Liquid {
                 if r.random_bool(params.input_density) {
                     target.push(i as u32);
                     source.push(k as u32);
-                    weights.push(if r.random_bool(0.5) { params.w_max } else { -params.w_max });
+                    weights.push(if r.random_bool(0.5) {
+                        params.w_max
+                    } else {
+                        -params.w_max
+                    });
                 }
             }
             row_start.push(target.len());
         }
         for a in 0..n {
             let ka = class(liquid_kind[a]);
-            for b in 0..n {
-                let p = params.connection_probability(ka, class(liquid_kind[b]), distance2(pos(a), pos(b)));
+            for (b, &kb) in liquid_kind.iter().enumerate() {
+                let p = params.connection_probability(ka, class(kb), distance2(pos(a), pos(b)));
                 if r.random::<f64>() < p {
                     target.push(b as u32);
                     source.push((n_in + a) as u32);
-                    weights.push(if ka == 0 { params.w_liquid } else { -params.w_liquid });
+                    weights.push(if ka == 0 {
+                        params.w_liquid
+                    } else {
+                        -params.w_liquid
+                    });
                 }
             }
             row_start.push(target.len());
@@ -218,7 +244,18 @@ impl Liquid {
         let in_source = in_synapse.iter().map(|&s| source[s as usize]).collect();
         let mut kind = vec![PreKind::Input; n_in];
         kind.extend(liquid_kind);
-        let topology = Topology { n_inputs: n_in, n_liquid: n, side, kind, row_start, target, source, in_start, in_synapse, in_source };
+        let topology = Topology {
+            n_inputs: n_in,
+            n_liquid: n,
+            side,
+            kind,
+            row_start,
+            target,
+            source,
+            in_start,
+            in_synapse,
+            in_source,
+        };
         Ok(Liquid { topology, weights })
     }
 }
@@ -248,14 +285,22 @@ mod tests {
     /// this with probability below 6e-7 per check.
     fn within_5_sd(observed: f64, trials: f64, p: f64, what: &str) {
         let (mean, sd) = (trials * p, (trials * p * (1.0 - p)).sqrt());
-        assert!((observed - mean).abs() <= 5.0 * sd, "{what}: {observed} connections, expected {mean} ± {sd}");
+        assert!(
+            (observed - mean).abs() <= 5.0 * sd,
+            "{what}: {observed} connections, expected {mean} ± {sd}"
+        );
     }
 
     #[test]
     fn connection_probabilities_match_the_spec_at_distance_1_and_overall() {
         let params = LiquidParams::paper(10, 784);
         let p1 = |a, b| params.connection_probability(a, b, 1);
-        for ((a, b), want) in [((0, 0), 0.1789679), ((0, 1), 0.0894839), ((1, 0), 0.2684518), ((1, 1), 0.0447420)] {
+        for ((a, b), want) in [
+            ((0, 0), 0.1789679),
+            ((0, 1), 0.0894839),
+            ((1, 0), 0.2684518),
+            ((1, 1), 0.0447420),
+        ] {
             assert!((p1(a, b) - want).abs() < 5e-8, "{a}{b}: {}", p1(a, b));
         }
         let mut totals = [[(0.0, 0.0); 2]; 2];
@@ -267,16 +312,28 @@ mod tests {
             let s = shells(&l);
             for (a, b) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
                 let (k, n) = s[1][a][b];
-                within_5_sd(k, n, p1(a, b), &format!("seed {seed}, kinds {a}{b}, distance 1"));
+                within_5_sd(
+                    k,
+                    n,
+                    p1(a, b),
+                    &format!("seed {seed}, kinds {a}{b}, distance 1"),
+                );
                 totals[a][b].0 += s.iter().map(|sh| sh[a][b].0).sum::<f64>();
                 // Expected count over all distances: sum over shells of trials x p, with the
                 // binomial variance summed likewise.
-                totals[a][b].1 += s.iter().enumerate().map(|(d2, sh)| sh[a][b].1 * params.connection_probability(a, b, d2)).sum::<f64>();
+                totals[a][b].1 += s
+                    .iter()
+                    .enumerate()
+                    .map(|(d2, sh)| sh[a][b].1 * params.connection_probability(a, b, d2))
+                    .sum::<f64>();
             }
             // Input projection: 784 x 1000 Bernoulli(0.15) trials, signs ±3 half and half.
             let n_input_syn = t.row_start[t.n_inputs] as f64;
             within_5_sd(n_input_syn, 784_000.0, 0.15, "input synapses");
-            let positive = l.weights[..t.row_start[t.n_inputs]].iter().filter(|&&w| w == 3.0).count() as f64;
+            let positive = l.weights[..t.row_start[t.n_inputs]]
+                .iter()
+                .filter(|&&w| w == 3.0)
+                .count() as f64;
             within_5_sd(positive, n_input_syn, 0.5, "positive input weights");
             for j in 0..t.n_pre() {
                 let want = match t.kind[j] {
@@ -284,13 +341,20 @@ mod tests {
                     PreKind::Inhibitory => Some(-3.0),
                     PreKind::Input => None,
                 };
-                assert!(t.synapses_of(j).all(|s| want.is_none_or(|w| l.weights[s] == w) && t.source[s] as usize == j));
+                assert!(
+                    t.synapses_of(j).all(
+                        |s| want.is_none_or(|w| l.weights[s] == w) && t.source[s] as usize == j
+                    )
+                );
             }
         }
         for (a, b) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
             let (k, mean) = totals[a][b];
             // Poisson-binomial: the variance is below the mean.
-            assert!((k - mean).abs() <= 5.0 * mean.sqrt(), "kinds {a}{b}: {k} connections, expected {mean}");
+            assert!(
+                (k - mean).abs() <= 5.0 * mean.sqrt(),
+                "kinds {a}{b}: {k} connections, expected {mean}"
+            );
         }
     }
 
@@ -303,13 +367,19 @@ mod tests {
         for i in 0..t.n_liquid {
             let (synapses, sources) = t.synapses_into(i);
             for (&s, &j) in synapses.iter().zip(sources) {
-                assert_eq!((t.target[s as usize] as usize, t.source[s as usize]), (i, j));
+                assert_eq!(
+                    (t.target[s as usize] as usize, t.source[s as usize]),
+                    (i, j)
+                );
                 assert!(!std::mem::replace(&mut seen[s as usize], true));
             }
         }
         assert!(seen.iter().all(|&s| s));
         let again = Liquid::build(&params, 7).unwrap();
-        assert_eq!((&again.topology.target, &again.weights), (&t.target, &l.weights));
+        assert_eq!(
+            (&again.topology.target, &again.weights),
+            (&t.target, &l.weights)
+        );
         assert_ne!(Liquid::build(&params, 8).unwrap().topology.target, t.target);
         assert!(Liquid::build(&LiquidParams { side: 1, ..params }, 7).is_err());
     }

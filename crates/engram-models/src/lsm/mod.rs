@@ -23,14 +23,26 @@ pub mod softmax;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LsmError {
     #[error("{component}: `{name}` is invalid: {reason}")]
-    InvalidParam { component: &'static str, name: &'static str, reason: String },
+    InvalidParam {
+        component: &'static str,
+        name: &'static str,
+        reason: String,
+    },
     #[error("{0}")]
     Model(String),
 }
 
 impl LsmError {
-    pub(crate) fn invalid(component: &'static str, name: &'static str, reason: impl Into<String>) -> LsmError {
-        LsmError::InvalidParam { component, name, reason: reason.into() }
+    pub(crate) fn invalid(
+        component: &'static str,
+        name: &'static str,
+        reason: impl Into<String>,
+    ) -> LsmError {
+        LsmError::InvalidParam {
+            component,
+            name,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -43,6 +55,9 @@ impl From<engram::EngramError> for LsmError {
 /// A table of samples for a readout: `len()` rows of `dim()` features, each with a class.
 pub trait Rows: Sync {
     fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     fn dim(&self) -> usize;
     /// Writes row `r` into `out` (length `dim()`).
     fn row(&self, r: usize, out: &mut [f64]);

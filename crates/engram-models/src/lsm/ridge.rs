@@ -29,9 +29,18 @@ const BLOCK: usize = 256;
 
 impl Ridge {
     /// Fits `outputs` targets per row (`target(r, out)` writes row r's) with penalty `lambda`.
-    pub fn fit(rows: &impl Rows, outputs: usize, target: impl Fn(usize, &mut [f64]) + Sync, lambda: f64) -> Result<Ridge, LsmError> {
+    pub fn fit(
+        rows: &impl Rows,
+        outputs: usize,
+        target: impl Fn(usize, &mut [f64]) + Sync,
+        lambda: f64,
+    ) -> Result<Ridge, LsmError> {
         if !(lambda >= 0.0 && lambda.is_finite()) {
-            return Err(LsmError::invalid("ridge readout", "lambda", format!("must be >= 0, got {lambda}")));
+            return Err(LsmError::invalid(
+                "ridge readout",
+                "lambda",
+                format!("must be >= 0, got {lambda}"),
+            ));
         }
         let (n, d) = (rows.len(), rows.dim() + 1);
         let width = d + outputs;
@@ -40,11 +49,14 @@ impl Ridge {
         let mut block = vec![0.0f64; BLOCK * width];
         for start in (0..n).step_by(BLOCK) {
             let m = BLOCK.min(n - start);
-            block[..m * width].par_chunks_mut(width).enumerate().for_each(|(k, b)| {
-                rows.row(start + k, &mut b[..d - 1]);
-                b[d - 1] = 1.0;
-                target(start + k, &mut b[d..]);
-            });
+            block[..m * width]
+                .par_chunks_mut(width)
+                .enumerate()
+                .for_each(|(k, b)| {
+                    rows.row(start + k, &mut b[..d - 1]);
+                    b[d - 1] = 1.0;
+                    target(start + k, &mut b[d..]);
+                });
             let block = &block[..m * width];
             gram.par_chunks_mut(width).enumerate().for_each(|(a, g)| {
                 for b in block.chunks_exact(width) {
@@ -79,15 +91,24 @@ impl Ridge {
                 weights[a * outputs + o] = r;
             }
         }
-        Ok(Ridge { dim: d - 1, outputs, weights })
+        Ok(Ridge {
+            dim: d - 1,
+            outputs,
+            weights,
+        })
     }
 
     /// Fits one-hot class targets.
     pub fn fit_classes(rows: &impl Rows, classes: usize, lambda: f64) -> Result<Ridge, LsmError> {
-        Ridge::fit(rows, classes, |r, out| {
-            out.fill(0.0);
-            out[rows.label(r)] = 1.0;
-        }, lambda)
+        Ridge::fit(
+            rows,
+            classes,
+            |r, out| {
+                out.fill(0.0);
+                out[rows.label(r)] = 1.0;
+            },
+            lambda,
+        )
     }
 
     /// The outputs for the features `x`.
@@ -95,7 +116,10 @@ impl Ridge {
         out.copy_from_slice(&self.weights[self.dim * self.outputs..]);
         for (a, &xa) in x.iter().enumerate() {
             if xa != 0.0 {
-                for (o, &w) in out.iter_mut().zip(&self.weights[a * self.outputs..(a + 1) * self.outputs]) {
+                for (o, &w) in out
+                    .iter_mut()
+                    .zip(&self.weights[a * self.outputs..(a + 1) * self.outputs])
+                {
                     *o += xa * w;
                 }
             }
@@ -121,7 +145,9 @@ impl Ridge {
 
 /// Index of the largest value (the first of ties).
 pub fn argmax(v: &[f64]) -> usize {
-    v.iter().enumerate().fold(0, |best, (i, &x)| if x > v[best] { i } else { best })
+    v.iter()
+        .enumerate()
+        .fold(0, |best, (i, &x)| if x > v[best] { i } else { best })
 }
 
 /// In place: the lower triangle of `m` (`d x d`, row-major) becomes L with m = L Lᵀ.
@@ -135,7 +161,7 @@ fn cholesky(m: &mut [f64], d: usize) -> Result<(), LsmError> {
             row_j[k] = (row_j[k] - s) / done[k * d + k];
         }
         let diag = row_j[j] - row_j[..j].iter().map(|x| x * x).sum::<f64>();
-        if !(diag > 0.0) {
+        if diag.is_nan() || diag <= 0.0 {
             return Err(LsmError::Model(format!(
                 "ridge readout: the normal equations are singular at feature {j}; use a positive lambda"
             )));
@@ -169,9 +195,19 @@ mod tests {
         let (n, dim, outputs) = (300, 12, 3);
         let mut r = rng::stream(5, Purpose::Weights, 0);
         let x: Vec<f64> = (0..n * dim).map(|_| r.random_range(-1.0..1.0)).collect();
-        let w: Vec<f64> = (0..(dim + 1) * outputs).map(|_| r.random_range(-2.0..2.0)).collect();
-        let rows = Dense { dim, x: x.clone(), labels: vec![0; n] };
-        let truth = Ridge { dim, outputs, weights: w.clone() };
+        let w: Vec<f64> = (0..(dim + 1) * outputs)
+            .map(|_| r.random_range(-2.0..2.0))
+            .collect();
+        let rows = Dense {
+            dim,
+            x: x.clone(),
+            labels: vec![0; n],
+        };
+        let truth = Ridge {
+            dim,
+            outputs,
+            weights: w.clone(),
+        };
         let target = |i: usize, out: &mut [f64]| truth.predict(&x[i * dim..(i + 1) * dim], out);
         let fit = Ridge::fit(&rows, outputs, target, 0.0).unwrap();
         for (a, b) in fit.weights.iter().zip(&w) {
@@ -186,7 +222,11 @@ mod tests {
     #[test]
     fn singular_normal_equations_are_an_error_and_lambda_must_be_non_negative() {
         // Two identical columns: X̃ᵀX̃ is singular without a penalty.
-        let rows = Dense { dim: 2, x: vec![1.0, 1.0, 2.0, 2.0, 3.0, 3.0], labels: vec![0, 1, 0] };
+        let rows = Dense {
+            dim: 2,
+            x: vec![1.0, 1.0, 2.0, 2.0, 3.0, 3.0],
+            labels: vec![0, 1, 0],
+        };
         assert!(Ridge::fit_classes(&rows, 2, 0.0).is_err());
         assert!(Ridge::fit_classes(&rows, 2, 1e-6).is_ok());
         assert!(Ridge::fit_classes(&rows, 2, -1.0).is_err());
@@ -194,7 +234,11 @@ mod tests {
 
     #[test]
     fn classifies_separable_classes() {
-        let rows = Dense { dim: 2, x: vec![0.0, 1.0, 0.1, 0.9, 1.0, 0.0, 0.9, 0.2], labels: vec![0, 0, 1, 1] };
+        let rows = Dense {
+            dim: 2,
+            x: vec![0.0, 1.0, 0.1, 0.9, 1.0, 0.0, 0.9, 0.2],
+            labels: vec![0, 0, 1, 1],
+        };
         let fit = Ridge::fit_classes(&rows, 2, 1e-3).unwrap();
         assert_eq!(fit.accuracy(&rows), 1.0);
         assert_eq!(argmax(&[1.0, 3.0, 3.0]), 1);

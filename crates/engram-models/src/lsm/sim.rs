@@ -41,7 +41,11 @@ pub struct SimConsts {
 impl SimConsts {
     pub fn new(neuron: NalsmNeuronConsts, input_current: f64) -> SimConsts {
         let psc_decay = lif::psc(&neuron, 1) / lif::psc(&neuron, 0);
-        SimConsts { neuron, psc_decay, input_current }
+        SimConsts {
+            neuron,
+            psc_decay,
+            input_current,
+        }
     }
 }
 
@@ -93,7 +97,15 @@ pub struct Recording {
 
 /// Runs one sample of `steps` ms from the reset state (v = 0, not refractory, Δ = 20,
 /// A = A(0)).
-pub fn run_sample(topo: &Topology, weights: Weights<'_>, c: &SimConsts, drive: &Drive, steps: usize, key: u64, record_raster: bool) -> Recording {
+pub fn run_sample(
+    topo: &Topology,
+    weights: Weights<'_>,
+    c: &SimConsts,
+    drive: &Drive,
+    steps: usize,
+    key: u64,
+    record_raster: bool,
+) -> Recording {
     let mut weights = weights;
     let (n_in, n) = (topo.n_inputs, topo.n_liquid);
     let init = NalsmNeuronState::initial(&c.neuron);
@@ -133,9 +145,9 @@ pub fn run_sample(topo: &Topology, weights: Weights<'_>, c: &SimConsts, drive: &
             check(k as usize, &mut fired);
         }
         let n_input_fired = fired.len();
-        for i in 0..n {
+        for (i, count) in counts.iter_mut().enumerate() {
             if check(n_in + i, &mut fired) {
-                counts[i] = counts[i].saturating_add(1);
+                *count = count.saturating_add(1);
             }
         }
         input_spikes += n_input_fired as u64;
@@ -171,13 +183,22 @@ pub fn run_sample(topo: &Topology, weights: Weights<'_>, c: &SimConsts, drive: &
             p.a_steps += 1;
         }
         if let Some(r) = raster.as_mut() {
-            r.push(fired[n_input_fired..].iter().map(|&j| j - n_in as u32).collect());
+            r.push(
+                fired[n_input_fired..]
+                    .iter()
+                    .map(|&j| j - n_in as u32)
+                    .collect(),
+            );
         }
         for &j in &fired {
             spiked[j as usize] = false;
         }
     }
-    Recording { counts, raster, input_spikes }
+    Recording {
+        counts,
+        raster,
+        input_spikes,
+    }
 }
 
 /// Phase 7: the STDP of every synapse with a pre or post spike this step, with the traces
@@ -200,7 +221,16 @@ fn stdp(
         let (j, i) = (topo.source[s] as usize, topo.target[s] as usize);
         let kind: PreKind = topo.kind[j];
         let w = weights[s];
-        let new = astrocyte::stdp_step(&p.stdp, kind, w, pre_spiked, post_spiked, p.x[j], p.x[n_in + i], a);
+        let new = astrocyte::stdp_step(
+            &p.stdp,
+            kind,
+            w,
+            pre_spiked,
+            post_spiked,
+            p.x[j],
+            p.x[n_in + i],
+            a,
+        );
         if new != w {
             weights[s] = new;
             u[i] += (new - w) * lif::psc(&c.neuron, neuron[j].delta);
@@ -241,12 +271,26 @@ mod tests {
     fn plasticity(n_pre: usize) -> Plasticity {
         let stdp = AstroStdpParams::paper().lower(1.0).unwrap();
         let astro = AstrocyteParams::paper(0.015).lower(1.0).unwrap();
-        Plasticity { stdp, astro, x: vec![0.0; n_pre], a_sum: 0.0, a_steps: 0 }
+        Plasticity {
+            stdp,
+            astro,
+            x: vec![0.0; n_pre],
+            a_sum: 0.0,
+            a_steps: 0,
+        }
     }
 
     /// The reference's step written out densely: every neuron, every synapse, every step,
     /// U summed afresh from the Δ's. Returns the liquid spikes of every step.
-    fn reference(topo: &Topology, w: &mut [f64], c: &SimConsts, drive: &Drive, steps: usize, key: u64, mut p: Option<&mut Plasticity>) -> Vec<Vec<u32>> {
+    fn reference(
+        topo: &Topology,
+        w: &mut [f64],
+        c: &SimConsts,
+        drive: &Drive,
+        steps: usize,
+        key: u64,
+        mut p: Option<&mut Plasticity>,
+    ) -> Vec<Vec<u32>> {
         let n_in = topo.n_inputs;
         let mut s = vec![NalsmNeuronState::initial(&c.neuron); topo.n_pre()];
         let mut prob = vec![0.0; n_in];
@@ -259,11 +303,13 @@ mod tests {
             let spiked: Vec<bool> = s.iter_mut().map(|s| lif::threshold(&c.neuron, s)).collect();
             let mut syn = vec![0.0; topo.n_liquid];
             for (k, &wk) in w.iter().enumerate() {
-                syn[topo.target[k] as usize] += wk * lif::psc(&c.neuron, s[topo.source[k] as usize].delta);
+                syn[topo.target[k] as usize] +=
+                    wk * lif::psc(&c.neuron, s[topo.source[k] as usize].delta);
             }
             for (j, sj) in s.iter_mut().enumerate() {
                 let (syn_j, i_in) = if j < n_in {
-                    let event = prob[j] > 0.0 && rng::uniform(key, (step * n_in + j) as u64) < prob[j];
+                    let event =
+                        prob[j] > 0.0 && rng::uniform(key, (step * n_in + j) as u64) < prob[j];
                     (0.0, if event { c.input_current } else { 0.0 })
                 } else {
                     (syn[j - n_in], 0.0)
@@ -274,23 +320,49 @@ mod tests {
             if let Some(p) = p.as_deref_mut() {
                 for (k, wk) in w.iter_mut().enumerate() {
                     let (j, i) = (topo.source[k] as usize, n_in + topo.target[k] as usize);
-                    *wk = astrocyte::stdp_step(&p.stdp, topo.kind[j], *wk, spiked[j], spiked[i], p.x[j], p.x[i], a);
+                    *wk = astrocyte::stdp_step(
+                        &p.stdp,
+                        topo.kind[j],
+                        *wk,
+                        spiked[j],
+                        spiked[i],
+                        p.x[j],
+                        p.x[i],
+                        a,
+                    );
                 }
                 for (x, &sp) in p.x.iter_mut().zip(&spiked) {
                     *x = astrocyte::trace_step(&p.stdp, *x, sp);
                 }
                 let liquid = spiked[n_in..].iter().filter(|&&b| b).count() as u32;
-                a = astrocyte::astrocyte_step(&p.astro, a, liquid, spiked[..n_in].iter().filter(|&&b| b).count() as u32);
+                a = astrocyte::astrocyte_step(
+                    &p.astro,
+                    a,
+                    liquid,
+                    spiked[..n_in].iter().filter(|&&b| b).count() as u32,
+                );
             }
-            raster.push((0..topo.n_liquid as u32).filter(|&i| spiked[n_in + i as usize]).collect());
+            raster.push(
+                (0..topo.n_liquid as u32)
+                    .filter(|&i| spiked[n_in + i as usize])
+                    .collect(),
+            );
         }
         raster
     }
 
     fn small() -> (Liquid, Drive) {
-        let params = LiquidParams { input_density: 0.5, ..LiquidParams::paper(5, 40) };
+        let params = LiquidParams {
+            input_density: 0.5,
+            ..LiquidParams::paper(5, 40)
+        };
         let liquid = Liquid::build(&params, 11).unwrap();
-        let drive = Drive { inputs: (0..40).filter(|k| k % 4 != 3).map(|k| (k, 0.05 + 0.02 * f64::from(k))).collect() };
+        let drive = Drive {
+            inputs: (0..40)
+                .filter(|k| k % 4 != 3)
+                .map(|k| (k, 0.05 + 0.02 * f64::from(k)))
+                .collect(),
+        };
         (liquid, drive)
     }
 
@@ -300,21 +372,47 @@ mod tests {
         let c = consts();
         let key = rng::counter_key(3, Purpose::Poisson, 0);
         let t = &liquid.topology;
-        let frozen = run_sample(t, Weights::Frozen(&liquid.weights), &c, &drive, 150, key, true);
+        let frozen = run_sample(
+            t,
+            Weights::Frozen(&liquid.weights),
+            &c,
+            &drive,
+            150,
+            key,
+            true,
+        );
         let mut w_ref = liquid.weights.clone();
         let raster = reference(t, &mut w_ref, &c, &drive, 150, key, None);
         assert_eq!(frozen.raster.as_ref(), Some(&raster));
         let spikes: usize = raster.iter().map(Vec::len).sum();
-        assert!(spikes > 200, "the liquid must be active for the test to mean anything: {spikes}");
-        assert_eq!(frozen.counts.iter().map(|&k| usize::from(k)).sum::<usize>(), spikes);
+        assert!(
+            spikes > 200,
+            "the liquid must be active for the test to mean anything: {spikes}"
+        );
+        assert_eq!(
+            frozen.counts.iter().map(|&k| usize::from(k)).sum::<usize>(),
+            spikes
+        );
 
         let (mut w, mut p) = (liquid.weights.clone(), plasticity(t.n_pre()));
-        let plastic = run_sample(t, Weights::Plastic(&mut w, &mut p), &c, &drive, 150, key, true);
+        let plastic = run_sample(
+            t,
+            Weights::Plastic(&mut w, &mut p),
+            &c,
+            &drive,
+            150,
+            key,
+            true,
+        );
         let (mut w_ref, mut p_ref) = (liquid.weights.clone(), plasticity(t.n_pre()));
         let raster = reference(t, &mut w_ref, &c, &drive, 150, key, Some(&mut p_ref));
         assert_eq!(plastic.raster.as_ref(), Some(&raster));
         assert_ne!(plastic.raster, frozen.raster, "STDP changed the dynamics");
-        let changed = w.iter().zip(&liquid.weights).filter(|(a, b)| a != b).count();
+        let changed = w
+            .iter()
+            .zip(&liquid.weights)
+            .filter(|(a, b)| a != b)
+            .count();
         assert!(changed > 100, "{changed} weights changed");
         for (a, b) in w.iter().zip(&w_ref) {
             assert!((a - b).abs() < 1e-12, "{a} vs {b}");

@@ -70,7 +70,12 @@ impl Softmax {
         let w = self.dim + 1;
         for (c, pc) in p.iter_mut().enumerate() {
             let row = &self.weights[c * w..(c + 1) * w];
-            *pc = row[self.dim] + row[..self.dim].iter().zip(x).map(|(a, b)| a * b).sum::<f64>();
+            *pc = row[self.dim]
+                + row[..self.dim]
+                    .iter()
+                    .zip(x)
+                    .map(|(a, b)| a * b)
+                    .sum::<f64>();
         }
         let top = p.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let mut total = 0.0;
@@ -98,17 +103,36 @@ impl Softmax {
 
     /// Trains on `train`, keeping the epoch with the best accuracy on `valid` (the last
     /// epoch when `valid` is empty).
-    pub fn train(train: &impl Rows, valid: &impl Rows, classes: usize, p: &SoftmaxParams) -> Result<(Softmax, History), LsmError> {
+    pub fn train(
+        train: &impl Rows,
+        valid: &impl Rows,
+        classes: usize,
+        p: &SoftmaxParams,
+    ) -> Result<(Softmax, History), LsmError> {
         p.validate()?;
         let (n, dim) = (train.len(), train.dim());
         if n == 0 {
-            return Err(LsmError::Model("softmax readout: no training samples".into()));
+            return Err(LsmError::Model(
+                "softmax readout: no training samples".into(),
+            ));
         }
         let w = dim + 1;
-        let mut model = Softmax { dim, classes, weights: vec![0.0; classes * w] };
-        let (mut m, mut v, mut grad) = (vec![0.0; classes * w], vec![0.0; classes * w], vec![0.0; classes * w]);
+        let mut model = Softmax {
+            dim,
+            classes,
+            weights: vec![0.0; classes * w],
+        };
+        let (mut m, mut v, mut grad) = (
+            vec![0.0; classes * w],
+            vec![0.0; classes * w],
+            vec![0.0; classes * w],
+        );
         let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8);
-        let mut history = History { train_accuracy: Vec::new(), valid_accuracy: Vec::new(), best_epoch: 0 };
+        let mut history = History {
+            train_accuracy: Vec::new(),
+            valid_accuracy: Vec::new(),
+            best_epoch: 0,
+        };
         let mut best = (f64::NEG_INFINITY, model.weights.clone());
         let (mut x, mut prob) = (vec![0.0; dim], vec![0.0; classes]);
         let mut order: Vec<usize> = (0..n).collect();
@@ -144,7 +168,11 @@ impl Softmax {
                 }
             }
             history.train_accuracy.push(model.accuracy(train));
-            let score = if valid.len() > 0 { model.accuracy(valid) } else { *history.train_accuracy.last().expect("pushed") };
+            let score = if !valid.is_empty() {
+                model.accuracy(valid)
+            } else {
+                *history.train_accuracy.last().expect("pushed")
+            };
             history.valid_accuracy.push(score);
             if score > best.0 {
                 best = (score, model.weights.clone());
@@ -168,7 +196,11 @@ mod tests {
         let (mut x, mut labels) = (Vec::new(), Vec::new());
         for i in 0..n {
             let c = i % 3;
-            x.extend(centres[c].iter().map(|&v: &f64| v + r.random_range(-0.3..0.3)));
+            x.extend(
+                centres[c]
+                    .iter()
+                    .map(|&v: &f64| v + r.random_range(-0.3..0.3)),
+            );
             labels.push(c);
         }
         Dense { dim: 3, x, labels }
@@ -177,7 +209,13 @@ mod tests {
     #[test]
     fn separates_a_separable_set_and_keeps_the_best_validation_epoch() {
         let (train, valid) = (clusters(1, 300), clusters(2, 90));
-        let p = SoftmaxParams { epochs: 20, batch: 16, learning_rate: 0.05, l2: 0.0, seed: 3 };
+        let p = SoftmaxParams {
+            epochs: 20,
+            batch: 16,
+            learning_rate: 0.05,
+            l2: 0.0,
+            seed: 3,
+        };
         let (model, history) = Softmax::train(&train, &valid, 3, &p).unwrap();
         assert_eq!(model.accuracy(&train), 1.0);
         assert_eq!(model.accuracy(&valid), 1.0);
@@ -185,7 +223,11 @@ mod tests {
         let best = history.valid_accuracy.iter().copied().fold(0.0, f64::max);
         assert_eq!(history.valid_accuracy[history.best_epoch - 1], best);
         // Untrained (zero) weights give uniform probabilities.
-        let zero = Softmax { dim: 3, classes: 3, weights: vec![0.0; 12] };
+        let zero = Softmax {
+            dim: 3,
+            classes: 3,
+            weights: vec![0.0; 12],
+        };
         let mut prob = [0.0; 3];
         zero.probabilities(&[1.0, 2.0, 3.0], &mut prob);
         assert_eq!(prob, [1.0 / 3.0; 3]);
@@ -194,12 +236,30 @@ mod tests {
     #[test]
     fn bad_settings_are_refused() {
         let (train, valid) = (clusters(1, 30), clusters(2, 9));
-        let p = SoftmaxParams { epochs: 1, batch: 4, learning_rate: 0.05, l2: 0.0, seed: 3 };
+        let p = SoftmaxParams {
+            epochs: 1,
+            batch: 4,
+            learning_rate: 0.05,
+            l2: 0.0,
+            seed: 3,
+        };
         for bad in [
-            SoftmaxParams { epochs: 0, ..p.clone() },
-            SoftmaxParams { batch: 0, ..p.clone() },
-            SoftmaxParams { learning_rate: -1.0, ..p.clone() },
-            SoftmaxParams { l2: f64::NAN, ..p.clone() },
+            SoftmaxParams {
+                epochs: 0,
+                ..p.clone()
+            },
+            SoftmaxParams {
+                batch: 0,
+                ..p.clone()
+            },
+            SoftmaxParams {
+                learning_rate: -1.0,
+                ..p.clone()
+            },
+            SoftmaxParams {
+                l2: f64::NAN,
+                ..p.clone()
+            },
         ] {
             assert!(Softmax::train(&train, &valid, 3, &bad).is_err(), "{bad:?}");
         }
