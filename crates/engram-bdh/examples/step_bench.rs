@@ -1,7 +1,7 @@
 //! Training-step and generation throughput of the anchor configuration (or the default one
 //! with `--default`), single-threaded, on random bytes: one `RESULT {json}` line per
 //! measurement with tokens per wall second and per CPU second (the latter is the steadier
-//! figure on a shared machine).
+//! figure on a shared machine); training as the median and the best of `--steps` steps.
 //!
 //! cargo run --release -p engram-bdh --example step_bench -- [--default] [--steps K] [--kernels reference|fused|both]
 
@@ -65,20 +65,30 @@ fn main() -> candle_core::Result<()> {
             optimizer.step(&grads)
         };
         step()?;
-        let (wall, cpu) = (Instant::now(), cpu_seconds());
+        let (mut walls, mut cpus) = (Vec::new(), Vec::new());
         for _ in 0..steps {
+            let (wall, cpu) = (Instant::now(), cpu_seconds());
             step()?;
+            walls.push(wall.elapsed().as_secs_f64());
+            cpus.push(cpu_seconds() - cpu);
         }
-        let n = (steps * batch * block) as f64;
+        let n = (batch * block) as f64;
         report(
             "train",
             &format!("{k:?}"),
-            n / wall.elapsed().as_secs_f64(),
-            n / (cpu_seconds() - cpu),
+            n / median(&mut walls),
+            n / median(&mut cpus),
+        );
+        report(
+            "train, best step",
+            &format!("{k:?}"),
+            n / walls[0],
+            n / cpus[0],
         );
     }
     let recurrent = Recurrent::new(&config, &params)?;
-    for count in [100, 1000] {
+    let counts: &[usize] = if default { &[100] } else { &[100, 1000] };
+    for &count in counts {
         let (wall, cpu) = (Instant::now(), cpu_seconds());
         recurrent.generate(b"To be or ", count, 3, 0);
         let n = count as f64;
@@ -90,6 +100,12 @@ fn main() -> candle_core::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The median of `values`, which are left sorted.
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 fn report(what: &str, how: &str, wall: f64, cpu: f64) {

@@ -183,11 +183,19 @@ pub fn layer_norm(z: &Tensor) -> Result<Tensor> {
     centred.broadcast_div(&(var + LN_EPS)?.sqrt()?)
 }
 
-/// `count` dropout multipliers: 0 with probability `p`, else `1/(1−p)` (inverted dropout).
+/// `count` dropout multipliers: 0 with probability `p` (to 2⁻³² resolution: a uniform 32-bit
+/// draw below `p·2³²`), else `1/(1−p)` (inverted dropout).
 pub fn dropout_mask(count: usize, p: f64, rng: &mut impl Rng) -> Vec<f32> {
     let keep = (1.0 / (1.0 - p)) as f32;
+    let threshold = (p * 2f64.powi(32)) as u64;
     (0..count)
-        .map(|_| if rng.random::<f64>() < p { 0.0 } else { keep })
+        .map(|_| {
+            if u64::from(rng.next_u32()) < threshold {
+                0.0
+            } else {
+                keep
+            }
+        })
         .collect()
 }
 
