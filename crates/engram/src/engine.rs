@@ -339,7 +339,7 @@ fn update(pop: &mut PopulationShard, step: u64, spikes: &mut Vec<u32>, fused: bo
         let input = StepInput::new(a, b, &pop.i_ext[lo..hi], jumps, pop.conductance, pop.jumps);
         let mut vars: Vec<&mut [f64]> = pop.vars.iter_mut().map(|v| &mut v[lo..hi]).collect();
         let before = spikes.len();
-        pop.consts.step(step as i64, &mut vars, &mut pop.refractory[lo..hi], &input, spikes);
+        pop.consts.step(step as i64, lo, &mut vars, &mut pop.refractory[lo..hi], &input, spikes);
         for s in &mut spikes[before..] {
             *s += lo as u32;
         }

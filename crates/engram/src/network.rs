@@ -408,7 +408,7 @@ impl Network {
                     .collect();
                 shard.populations.push(PopulationShard {
                     start,
-                    consts: consts.clone(),
+                    consts: consts.block(start, end),
                     vars: values.iter().map(|col| col[start..end].to_vec()).collect(),
                     refractory: vec![0; n],
                     channels,

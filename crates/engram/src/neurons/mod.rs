@@ -7,6 +7,7 @@ pub mod adaptive_lif;
 pub mod adex;
 pub mod hh;
 pub mod izhikevich;
+pub mod leaky;
 pub mod lif;
 pub mod threshold;
 
@@ -16,7 +17,7 @@ use crate::error::Result;
 use crate::spec::reader::TableReader;
 
 /// Names accepted in `model = "..."`.
-pub const MODEL_NAMES: &[&str] = &["lif", "adaptive_lif", "izhikevich", "adex", "hh"];
+pub const MODEL_NAMES: &[&str] = &["lif", "adaptive_lif", "izhikevich", "adex", "hh", "leaky"];
 
 /// Synaptic and external input for one step of a population.
 ///
@@ -130,6 +131,7 @@ pub enum NeuronParams {
     Izhikevich(izhikevich::IzhikevichParams),
     Adex(adex::AdexParams),
     Hh(hh::HhParams),
+    Leaky(leaky::LeakyParams),
 }
 
 /// Lowered constants of any neuron model.
@@ -140,17 +142,20 @@ pub enum NeuronConsts {
     Izhikevich(izhikevich::IzhikevichConsts),
     Adex(adex::AdexConsts),
     Hh(hh::HhConsts),
+    Leaky(leaky::LeakyConsts),
 }
 
 impl NeuronParams {
-    /// Reads the `params` table of a population whose `model` is `model`; None if unknown.
-    pub fn read(model: &str, r: &TableReader) -> Option<Result<Self>> {
+    /// Reads the `params` table of a population of `size` neurons whose `model` is `model`;
+    /// None if unknown.
+    pub fn read(model: &str, r: &TableReader, size: usize) -> Option<Result<Self>> {
         Some(match model {
             "lif" => lif::LifParams::read(r).map(NeuronParams::Lif),
             "adaptive_lif" => adaptive_lif::AdaptiveLifParams::read(r).map(NeuronParams::AdaptiveLif),
             "izhikevich" => izhikevich::IzhikevichParams::read(r).map(NeuronParams::Izhikevich),
             "adex" => adex::AdexParams::read(r).map(NeuronParams::Adex),
             "hh" => hh::HhParams::read(r).map(NeuronParams::Hh),
+            "leaky" => leaky::LeakyParams::read(r, size).map(NeuronParams::Leaky),
             _ => return None,
         })
     }
@@ -163,6 +168,7 @@ impl NeuronParams {
             NeuronParams::Izhikevich(_) => izhikevich::VARS,
             NeuronParams::Adex(_) => adex::VARS,
             NeuronParams::Hh(_) => hh::VARS,
+            NeuronParams::Leaky(_) => leaky::VARS,
         }
     }
 
@@ -175,6 +181,7 @@ impl NeuronParams {
             NeuronParams::Izhikevich(p) => p.initial(var, v),
             NeuronParams::Adex(p) => p.initial(var),
             NeuronParams::Hh(p) => p.initial(var, v),
+            NeuronParams::Leaky(p) => p.initial(var),
         }
     }
 
@@ -185,20 +192,40 @@ impl NeuronParams {
             NeuronParams::Izhikevich(p) => NeuronConsts::Izhikevich(p.lower(dt)),
             NeuronParams::Adex(p) => NeuronConsts::Adex(p.lower(dt)),
             NeuronParams::Hh(p) => NeuronConsts::Hh(p.lower(dt)),
+            NeuronParams::Leaky(p) => NeuronConsts::Leaky(p.lower()),
         }
     }
 }
 
 impl NeuronConsts {
-    /// One step of a population: integrate, threshold, reset. Local spiking indices are
-    /// appended to `spikes` in increasing order.
-    pub fn step(&self, step: i64, vars: &mut [&mut [f64]], refractory: &mut [RefractoryEnd], input: &StepInput, spikes: &mut Vec<u32>) {
+    /// The constants of neurons `start..end` of the population (the same for models whose
+    /// constants are shared by all neurons).
+    pub fn block(&self, start: usize, end: usize) -> NeuronConsts {
+        match self {
+            NeuronConsts::Leaky(c) => NeuronConsts::Leaky(c.block(start, end)),
+            shared => shared.clone(),
+        }
+    }
+
+    /// One step of neurons `first..first + n` of a block (`n` the length of the slices):
+    /// integrate, threshold, reset. Spiking indices (from 0 at `first`) are appended to
+    /// `spikes` in increasing order.
+    pub fn step(
+        &self,
+        step: i64,
+        first: usize,
+        vars: &mut [&mut [f64]],
+        refractory: &mut [RefractoryEnd],
+        input: &StepInput,
+        spikes: &mut Vec<u32>,
+    ) {
         match self {
             NeuronConsts::Lif(c) => lif::step(c, step, vars, refractory, input, spikes),
             NeuronConsts::AdaptiveLif(c) => adaptive_lif::step(c, step, vars, refractory, input, spikes),
             NeuronConsts::Izhikevich(c) => izhikevich::step(c, step, vars, refractory, input, spikes),
             NeuronConsts::Adex(c) => adex::step(c, step, vars, refractory, input, spikes),
             NeuronConsts::Hh(c) => hh::step(c, step, vars, refractory, input, spikes),
+            NeuronConsts::Leaky(c) => leaky::step(c, first, vars, input, spikes),
         }
     }
 }

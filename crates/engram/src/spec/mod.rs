@@ -2,6 +2,7 @@
 //! every semantic error located by file, line and field. See the README's model-file
 //! reference for the format.
 
+pub mod files;
 pub mod reader;
 pub mod values;
 
@@ -259,8 +260,9 @@ impl Loader {
             t.audit(PROJECTION_KEYS)?;
             let pre = self.lookup(&t, "pre", true)?;
             let post = self.lookup(&t, "post", false)?;
-            let (proj, name_span) = read_projection(&t, i, &run, size_of(pre), size_of(post), pre == post, &self.names)?;
             let Entity::Population(post_index) = post else { unreachable!("lookup rejects sources as targets") };
+            let leaky = matches!(populations[post_index].neuron, NeuronParams::Leaky(_));
+            let (proj, name_span) = read_projection(&t, i, &run, size_of(pre), size_of(post), pre == post, leaky, &self.names)?;
             join_channel(&t, &mut channels[post_index], &proj, name_span)?;
             projections.push(proj);
             t.finish()?;
@@ -292,6 +294,11 @@ impl Loader {
         for t in root.tables("currents")? {
             t.audit(CURRENT_KEYS)?;
             let target = self.lookup(&t, "target", false)?;
+            if let Entity::Population(p) = target
+                && matches!(populations[p].neuron, NeuronParams::Leaky(_))
+            {
+                return Err(t.field_error("target", "a leaky population takes no injected current (give it a `bias`)"));
+            }
             currents.push(read_current(&t, size_of(target))?);
             t.finish()?;
         }
@@ -418,7 +425,7 @@ fn read_population(t: &TableReader) -> Result<(PopulationSpec, Vec<ChannelInit>)
     let params = params
         .unwrap_or_else(|| TableReader::new(t.src, &empty, model_span.clone(), t.field_path("params")))
         .deferring_missing();
-    let neuron = match NeuronParams::read(model, &params) {
+    let neuron = match NeuronParams::read(model, &params, size) {
         Some(p) => p?,
         None => {
             return Err(t.error_at(
@@ -433,7 +440,7 @@ fn read_population(t: &TableReader) -> Result<(PopulationSpec, Vec<ChannelInit>)
     let mut channel_keys = Vec::new();
     if let Some(it) = t.opt_table("init")? {
         for &var in neuron.vars() {
-            if let Some(v) = ValueSpec::read(&it, var, if var == "v" { Dim::VOLTAGE } else { var_dim(&neuron, var) })? {
+            if let Some(v) = ValueSpec::read(&it, var, var_dim(&neuron, var))? {
                 init.push((var.to_string(), v));
             }
         }
@@ -472,9 +479,11 @@ fn read_population(t: &TableReader) -> Result<(PopulationSpec, Vec<ChannelInit>)
     Ok((PopulationSpec { name: name.to_string(), size, neuron, init, homeostasis }, channel_keys))
 }
 
-/// Dimension of a neuron state variable other than `v`.
+/// Dimension of a neuron state variable.
 fn var_dim(neuron: &NeuronParams, var: &str) -> Dim {
     match (neuron, var) {
+        (NeuronParams::Leaky(_), _) => Dim::DIMENSIONLESS,
+        (_, "v") => Dim::VOLTAGE,
         (NeuronParams::Izhikevich(_), "u") => Dim::VOLTAGE_RATE,
         (_, "w") => Dim::CURRENT,
         (_, "th") => Dim::VOLTAGE,
@@ -531,7 +540,9 @@ fn check_indices(t: &TableReader, key: &str, ids: &[u64], size: usize) -> Result
     Ok(())
 }
 
-/// Reads projection `index`; also returns the span of its `synapse.name`, if any.
+/// Reads projection `index` (onto a leaky population if `leaky`: delta synapses with
+/// dimensionless weights only); also returns the span of its `synapse.name`, if any.
+#[allow(clippy::too_many_arguments)]
 fn read_projection(
     t: &TableReader,
     index: usize,
@@ -539,14 +550,19 @@ fn read_projection(
     n_pre: usize,
     n_post: usize,
     same_population: bool,
+    leaky: bool,
     names: &HashMap<String, Entity>,
 ) -> Result<(ProjectionSpec, Option<Range<usize>>)> {
     let name = t.opt_str("name")?.map_or_else(|| format!("projection{index}"), |(n, _)| n.to_string());
     let (pre, _) = t.req_str("pre")?;
     let (post, _) = t.req_str("post")?;
     let (synapse, channel) = read_synapse(t)?;
+    if leaky && synapse != SynapseModel::Delta {
+        return Err(t.field_error("synapse", format!("`{post}` is a leaky population: its synapses must be \"delta\" (weights add to I_t)")));
+    }
     let connect = read_connect(t, n_pre, n_post, same_population)?;
-    let weight = ValueSpec::read(t, "weight", synapse.weight_dim())?.ok_or_else(|| t.missing("weight"))?;
+    let weight_dim = if leaky { Dim::DIMENSIONLESS } else { synapse.weight_dim() };
+    let weight = ValueSpec::read(t, "weight", weight_dim)?.ok_or_else(|| t.missing("weight"))?;
     if synapse.is_conductance() && weight.range().0 < 0.0 {
         let span = t.get("weight").map(|v| v.span()).unwrap_or(0..0);
         let message = if matches!(weight, ValueSpec::Normal { .. }) {
