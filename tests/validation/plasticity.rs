@@ -605,9 +605,10 @@ fn astrocyte_stdp_follows_per_synapse_delays() {
 }
 
 /// Synaptic scaling (target 5 Hz, tau_rate 100 ms, tau_scale 1 s) on 2 pA synapses onto two
-/// neurons, the first forced to spike once at 200 ms: by the last step (t = 499.9 ms) each
-/// weight is w0 exp(-E / (r_target tau_scale)) with the rate error integral
-/// E = (1 - exp(-(t - 200)/100)) - 0.005 t for the first neuron and -0.005 t for the silent one.
+/// neurons, the first forced to spike once at 200 ms: after the last step (which integrates
+/// up to t = 500 ms) each weight is w0 exp(-E / (r_target tau_scale)) with the rate error
+/// integral E = (1 - exp(-(t - 200)/100)) - 0.005 t for the first neuron and -0.005 t for the
+/// silent one.
 #[test]
 fn synaptic_scaling_follows_the_rate_error_integral() {
     let rule = r#"{ rule = "synaptic_scaling", target_rate = "5 Hz", tau_rate = "100 ms", tau_scale = "1 s", w_max = "100 pA" }"#;
@@ -616,7 +617,7 @@ fn synaptic_scaling_follows_the_rate_error_integral() {
         .replace("pre = \"kick\"\npost = \"post\"\nconnect = { rule = \"all_to_all\" }", "pre = \"kick\"\npost = \"post\"\nconnect = { rule = \"explicit\", pre = [0], post = [0] }");
     let (r, w) = run_weights(&text, 1, 0);
     assert_eq!(group_times(&r, 0, 0.1), vec![200.0]);
-    let t = 499.9;
+    let t = 500.0;
     let fired = (1.0 - (-(t - 200.0) / 100.0f64).exp()) - 0.005 * t;
     let silent = -0.005 * t;
     for (got, error) in w.iter().zip([fired, silent]) {
@@ -629,8 +630,9 @@ fn synaptic_scaling_follows_the_rate_error_integral() {
 
 /// Threshold adaptation (target 5 Hz, tau_rate 100 ms, eta_threshold 2 mV) on two adaptive
 /// LIF neurons with a spike-triggered threshold (th_jump 1 mV, tau_th 100 ms), the first
-/// forced to spike at 200 ms: `th` recorded at step n is the spike-triggered part
-/// exp(-(t - 200)/tau_th) plus eta E(t), t = (n - 1) dt, with E as for synaptic scaling.
+/// forced to spike at 200 ms: `th` recorded at the start of step n is the spike-triggered part
+/// exp(-((n - 1) dt - 200)/tau_th) (it decays from the next step on) plus eta E(n dt), with E
+/// as for synaptic scaling (the step before integrated up to n dt).
 #[test]
 fn threshold_adaptation_follows_the_rate_error_integral() {
     let text = modulated_model(0.1, 500.0, &[600.0], &[200.0], &[], r#""2 pA""#, r#""0.1 ms""#, "")
@@ -645,10 +647,9 @@ fn threshold_adaptation_follows_the_rate_error_integral() {
     assert_eq!(group_times(&r, 0, 0.1), vec![200.0]);
     let th = &r.states[0].values[0];
     for n in [1usize, 1000, 2000, 2001, 2500, 4999] {
-        let t = (n - 1) as f64 * 0.1;
-        let spiked = t >= 200.0;
-        let rate_term = if spiked { 1.0 - (-(t - 200.0) / 100.0f64).exp() } else { 0.0 };
-        let jump = if spiked { (-(t - 200.0) / 100.0f64).exp() } else { 0.0 };
+        let (t, t_jump) = (n as f64 * 0.1, (n - 1) as f64 * 0.1);
+        let rate_term = if t >= 200.0 { 1.0 - (-(t - 200.0) / 100.0f64).exp() } else { 0.0 };
+        let jump = if t_jump >= 200.0 { (-(t_jump - 200.0) / 100.0f64).exp() } else { 0.0 };
         let want = [jump + 2.0 * (rate_term - 0.005 * t), 2.0 * -0.005 * t];
         for (k, want) in want.into_iter().enumerate() {
             let got = th[n * 2 + k];

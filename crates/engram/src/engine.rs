@@ -155,7 +155,7 @@ fn run_shard(
             }
             update(pop, step, &mut local[pi], fused[pi]);
             if let Some(h) = &mut pop.homeostasis {
-                h.after_step(&mut pop.vars[h.th_var], &local[pi], step);
+                h.after_step(&mut pop.vars[h.th_var], &local[pi]);
             }
         }
         for (si, src) in shard.sources.iter_mut().enumerate() {
@@ -192,7 +192,7 @@ fn run_shard(
                     three_factor::step_projection(proj, sent, post_spikes, modulator_spikes)
                 }
                 Some(PlasticRule::AstrocyteStdp(_)) => astrocyte::step_projection(proj, sent, post_spikes, &incoming),
-                Some(PlasticRule::SynapticScaling(_)) => homeostasis::scale_projection(proj, post_spikes, step),
+                Some(PlasticRule::SynapticScaling(_)) => homeostasis::scale_projection(proj, post_spikes),
                 None => {}
             }
         }

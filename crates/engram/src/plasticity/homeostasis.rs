@@ -24,8 +24,10 @@
 //! `E` since the previous call; apply [`scaling_factor`] to the neuron's incoming weights
 //! with [`scale_incoming`], and add [`threshold_change`] to its threshold.
 //!
-//! In the run loop both are applied every step, with the rate estimate advanced to the
-//! step's time t (spikes stamped t increment it after the step's error is taken):
+//! In the run loop both are applied every step, to the rate error integral over the step
+//! [t, t + dt] that the neurons have just integrated, after the step's spikes (stamped t)
+//! have incremented the estimate ([`StepRates`]: [`on_spike`], then [`advance`] over dt with
+//! its factors computed once):
 //! synaptic scaling on a projection (`plasticity = { rule = "synaptic_scaling", ... }`,
 //! [`scale_projection`]: each neuron's incoming weights of that projection), and threshold
 //! adaptation on a population (`homeostasis = { ... }` in its table,
@@ -210,44 +212,65 @@ pub fn threshold_change(c: &HomeostasisConsts, error: f64) -> f64 {
     c.eta_threshold * error
 }
 
+/// The rate estimates of a block of neurons advanced one step of dt at a time: [`advance`]
+/// and [`on_spike`] over an interval of exactly dt, with `exp(-dt/tau_rate)` and
+/// `tau_rate (1 - exp(-dt/tau_rate))` computed once.
+#[derive(Debug, Clone)]
+pub struct StepRates {
+    rates: Vec<f64>,
+    decay: f64,
+    /// Integral of the estimate over a step, per unit of its value at the step's start.
+    mean: f64,
+    /// target_rate dt.
+    target: f64,
+    jump: f64,
+}
+
+impl StepRates {
+    /// `n` neurons with no rate estimate yet, on a step of `dt` ms.
+    pub fn new(c: &HomeostasisConsts, n: usize, dt: f64) -> StepRates {
+        let x = -dt * c.inv_tau_rate;
+        StepRates { rates: vec![0.0; n], decay: x.exp(), mean: -c.tau_rate * x.exp_m1(), target: c.target * dt, jump: c.inv_tau_rate }
+    }
+
+    /// Registers the step's `spikes` (local indices), then calls `f(j, E)` for every neuron j
+    /// with its rate error integral over the step and advances its estimate by dt.
+    fn step(&mut self, spikes: &[u32], mut f: impl FnMut(usize, f64)) {
+        spikes.iter().for_each(|&j| self.rates[j as usize] += self.jump);
+        for (j, r) in self.rates.iter_mut().enumerate() {
+            f(j, r.mul_add(self.mean, -self.target));
+            *r *= self.decay;
+        }
+    }
+}
+
 /// The rate estimates of a projection's local postsynaptic neurons, for synaptic scaling.
 #[derive(Debug, Clone)]
 pub struct ScalingState {
     consts: HomeostasisConsts,
-    rates: Vec<RateState>,
-    dt: f64,
+    rates: StepRates,
 }
 
 impl ScalingState {
     /// `n_post` neurons with no rate estimate yet (0 at t = 0), on a step of `dt` ms; `params`
     /// with its `w_max` in the projection's stored weight units.
     pub fn new(params: &HomeostasisParams, n_post: usize, dt: f64) -> Result<ScalingState> {
-        Ok(ScalingState { consts: params.lower()?, rates: vec![RateState::default(); n_post], dt })
+        let consts = params.lower()?;
+        Ok(ScalingState { rates: StepRates::new(&consts, n_post, dt), consts })
     }
 }
 
-/// Calls `f(j, E)` for every neuron j of `rates` with its rate error integral up to `t`,
-/// registering the spikes of `spikes` (increasing local indices) after the error is taken.
-fn rate_errors(c: &HomeostasisConsts, rates: &mut [RateState], spikes: &[u32], t: f64, mut f: impl FnMut(usize, f64)) {
-    let mut next = spikes.iter().peekable();
-    for (j, s) in rates.iter_mut().enumerate() {
-        let error = if next.next_if(|&&k| k as usize == j).is_some() { on_spike(c, s, t) } else { advance(c, s, t) };
-        f(j, error);
-    }
-}
-
-/// One step of synaptic scaling on a projection's share in a shard, at step `step` (time
-/// t = step dt) with this step's postsynaptic spikes `post_spikes` (local indices): each
-/// local neuron's incoming weights of the projection are multiplied by
-/// [`scaling_factor`] of its rate error integral since the previous step. Each shard scales
-/// its own neurons' synapses, so the result does not depend on the thread count.
-pub fn scale_projection(proj: &mut ProjectionShard, post_spikes: &[u32], step: u64) {
+/// One step of synaptic scaling on a projection's share in a shard, with this step's
+/// postsynaptic spikes `post_spikes` (local indices): each local neuron's incoming weights of
+/// the projection are multiplied by [`scaling_factor`] of its rate error integral over the
+/// step. Each shard scales its own neurons' synapses, so the result does not depend on the
+/// thread count.
+pub fn scale_projection(proj: &mut ProjectionShard, post_spikes: &[u32]) {
     let Some(state) = proj.plastic.as_mut() else { return };
     let Weights::Plastic(w) = &mut proj.weights else { unreachable!("plastic projections have plastic weights") };
     let PlasticRule::SynapticScaling(sc) = &mut state.rule else { unreachable!("called for synaptic scaling projections only") };
-    let t = step as f64 * sc.dt;
     let incoming = &state.incoming;
-    rate_errors(&sc.consts, &mut sc.rates, post_spikes, t, |j, error| {
+    sc.rates.step(post_spikes, |j, error| {
         let factor = scaling_factor(&sc.consts, error);
         for &(s, _) in incoming.of(j as u32) {
             w[s as usize] = scale(&sc.consts, factor, w[s as usize]);
@@ -265,23 +288,22 @@ pub fn scale_projection(proj: &mut ProjectionShard, post_spikes: &[u32], step: u
 #[derive(Debug, Clone)]
 pub struct ThresholdAdaptation {
     consts: HomeostasisConsts,
-    rates: Vec<RateState>,
+    rates: StepRates,
     offset: Vec<f64>,
     /// 1/th_decay - 1.
     undo_decay: f64,
-    dt: f64,
     /// Index of `th` among the model's state variables.
     pub th_var: usize,
 }
 
 impl ThresholdAdaptation {
     pub fn new(params: &HomeostasisParams, n: usize, dt: f64, th_decay: f64, th_var: usize) -> Result<ThresholdAdaptation> {
+        let consts = params.lower()?;
         Ok(ThresholdAdaptation {
-            consts: params.lower()?,
-            rates: vec![RateState::default(); n],
+            rates: StepRates::new(&consts, n, dt),
+            consts,
             offset: vec![0.0; n],
             undo_decay: 1.0 / th_decay - 1.0,
-            dt,
             th_var,
         })
     }
@@ -293,12 +315,11 @@ impl ThresholdAdaptation {
         }
     }
 
-    /// After the neurons' step `step` with spikes `spikes` (increasing local indices): each
-    /// neuron's θ (and `th`) moves by `eta_threshold E`.
-    pub fn after_step(&mut self, th: &mut [f64], spikes: &[u32], step: u64) {
-        let t = step as f64 * self.dt;
+    /// After the neurons' step with spikes `spikes` (local indices): each neuron's θ (and
+    /// `th`) moves by `eta_threshold E`.
+    pub fn after_step(&mut self, th: &mut [f64], spikes: &[u32]) {
         let (c, offset) = (&self.consts, &mut self.offset);
-        rate_errors(c, &mut self.rates, spikes, t, |j, error| {
+        self.rates.step(spikes, |j, error| {
             let change = threshold_change(c, error);
             offset[j] += change;
             th[j] += change;

@@ -37,7 +37,10 @@
 //! synapses of the projection at once:
 //! `∫ eta (m - baseline) e ds = eta e(t0) [m(t0) (1 - exp(-dt k)) / k - baseline tau_e (1 - exp(-dt/tau_e))]`
 //! with `k = 1/tau_modulator + 1/tau_e` (the baseline term is [`advance`]'s, with M constant);
-//! the weight is clipped to its bounds at the end of each step.
+//! the weight is clipped to its bounds at the end of each step (where M crosses zero within
+//! the step, as m decays through the baseline, this approximates clipping in continuous
+//! time). Every synapse's e and w move every step: the rule costs O(synapses) per step,
+//! unlike STDP, which touches only the synapses of the step's spikes.
 
 use serde::Serialize;
 
@@ -326,9 +329,11 @@ pub fn step_projection(proj: &mut ProjectionShard, sent: &[u32], post_spikes: &[
     if gain == 0.0 {
         eligibility.iter_mut().for_each(|e| *e *= tf.e_decay);
     } else {
+        // `max` / `min` rather than `clamp`, which asserts its bounds at every call.
+        let (lo, hi, decay) = (c.w_min, c.w_max, tf.e_decay);
         for (w, e) in w.iter_mut().zip(eligibility.iter_mut()) {
-            *w = gain.mul_add(*e, *w).clamp(c.w_min, c.w_max);
-            *e *= tf.e_decay;
+            *w = gain.mul_add(*e, *w).max(lo).min(hi);
+            *e *= decay;
         }
     }
     pre_trace.step();
