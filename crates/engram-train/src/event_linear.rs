@@ -565,39 +565,45 @@ mod tests {
         ])
     }
 
+    /// Asserts that `event_linear` on `x` `[T, B, I]` into `outputs` neurons gives the dense
+    /// product's output and gradients, within `tolerance` relative to the largest value.
+    fn assert_matches_the_dense_product(x: &Tensor, outputs: usize, tolerance: f64) -> Result<()> {
+        let (steps, batch, inputs) = x.dims3()?;
+        let dtype = x.dtype();
+        let (w, b, r) = (
+            dense(&[inputs, outputs], 2, dtype)?,
+            dense(&[outputs], 3, dtype)?,
+            dense(&[steps, batch, outputs], 4, dtype)?,
+        );
+        let fast = run(event_linear, x, &w, &b, &r)?;
+        let reference = run(
+            |x, w, b| x.broadcast_matmul(w)?.broadcast_add(b),
+            x,
+            &w,
+            &b,
+            &r,
+        )?;
+        for (name, (f, d)) in ["output", "d/dx", "d/dW", "d/db"]
+            .iter()
+            .zip(fast.iter().zip(&reference))
+        {
+            assert_eq!(f.dims(), d.dims(), "{name}");
+            let error = max_relative(f, d)?;
+            assert!(
+                error <= tolerance,
+                "{dtype:?} {outputs} outputs, {name}: relative difference {error:e}"
+            );
+        }
+        Ok(())
+    }
+
     #[test]
     fn matches_the_dense_product_forward_and_backward() -> Result<()> {
         // 200 outputs take the runs, 10 the per-step events.
-        for (dtype, tolerance, outputs) in [
-            (DType::F32, 1e-5, 200),
-            (DType::F64, 1e-13, 200),
-            (DType::F32, 1e-5, 10),
-            (DType::F64, 1e-13, 10),
-        ] {
-            let x = sparse_input([5, 30, 300], 0.13, 1, dtype)?;
-            let (w, b, r) = (
-                dense(&[300, outputs], 2, dtype)?,
-                dense(&[outputs], 3, dtype)?,
-                dense(&[5, 30, outputs], 4, dtype)?,
-            );
-            let fast = run(event_linear, &x, &w, &b, &r)?;
-            let reference = run(
-                |x, w, b| x.broadcast_matmul(w)?.broadcast_add(b),
-                &x,
-                &w,
-                &b,
-                &r,
-            )?;
-            for (name, (f, d)) in ["output", "d/dx", "d/dW", "d/db"]
-                .iter()
-                .zip(fast.iter().zip(&reference))
-            {
-                assert_eq!(f.dims(), d.dims(), "{name}");
-                let error = max_relative(f, d)?;
-                assert!(
-                    error <= tolerance,
-                    "{dtype:?} {outputs} outputs, {name}: relative difference {error:e}"
-                );
+        for (dtype, tolerance) in [(DType::F32, 1e-5), (DType::F64, 1e-13)] {
+            for outputs in [200, 10] {
+                let x = sparse_input([5, 30, 300], 0.13, 1, dtype)?;
+                assert_matches_the_dense_product(&x, outputs, tolerance)?;
             }
         }
         Ok(())
@@ -607,36 +613,10 @@ mod tests {
     fn long_runs_match_the_dense_product_forward_and_backward() -> Result<()> {
         for (dtype, tolerance) in [(DType::F32, 1e-5), (DType::F64, 1e-13)] {
             let x = rate_coded_input([25, 12, 200], 11, dtype)?;
-            let long_runs = match dtype {
-                DType::F32 => {
-                    Events::gather(&x.flatten_all()?.to_vec1::<f32>()?, 25, 200, 150).long_runs()
-                }
-                _ => Events::gather(&x.flatten_all()?.to_vec1::<f64>()?, 25, 200, 150).long_runs(),
-            };
+            let values = x.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?;
+            let long_runs = Events::gather(&values, 25, 200, 150).long_runs();
             assert!(long_runs > 500, "{dtype:?}: only {long_runs} long runs");
-            let (w, b, r) = (
-                dense(&[200, 150], 12, dtype)?,
-                dense(&[150], 13, dtype)?,
-                dense(&[25, 12, 150], 14, dtype)?,
-            );
-            let fast = run(event_linear, &x, &w, &b, &r)?;
-            let reference = run(
-                |x, w, b| x.broadcast_matmul(w)?.broadcast_add(b),
-                &x,
-                &w,
-                &b,
-                &r,
-            )?;
-            for (name, (f, d)) in ["output", "d/dx", "d/dW", "d/db"]
-                .iter()
-                .zip(fast.iter().zip(&reference))
-            {
-                let error = max_relative(f, d)?;
-                assert!(
-                    error <= tolerance,
-                    "{dtype:?} {name}: relative difference {error:e}"
-                );
-            }
+            assert_matches_the_dense_product(&x, 150, tolerance)?;
         }
         Ok(())
     }
