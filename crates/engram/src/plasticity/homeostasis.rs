@@ -391,6 +391,26 @@ mod tests {
     }
 
     #[test]
+    fn step_rates_equal_the_lazy_estimate() {
+        // The run loop's per-step form: spikes of the step first, then the step's error.
+        let c = params(8.0).lower().unwrap();
+        let dt = 0.1;
+        let spikes = [3usize, 40, 41, 400, 1234];
+        let mut steps = StepRates::new(&c, 1, dt);
+        let (mut lazy, mut per_step, mut total) = (RateState::default(), 0.0, 0.0);
+        for n in 0..2000 {
+            let spiked: &[u32] = if spikes.contains(&n) { &[0] } else { &[] };
+            steps.step(spiked, |_, e| per_step += e);
+            if !spiked.is_empty() {
+                total += on_spike(&c, &mut lazy, n as f64 * dt);
+            }
+        }
+        total += advance(&c, &mut lazy, 2000.0 * dt);
+        assert!((per_step - total).abs() < 1e-12, "{per_step} vs {total}");
+        assert!((steps.rates[0] - lazy.rate).abs() < 1e-15);
+    }
+
+    #[test]
     fn scaling_drives_a_rate_neuron_to_the_target() {
         // A neuron firing regularly at rate k * W: scaling W at each spike converges to
         // W* = r_target / k, the only weight at which a period's error vanishes.

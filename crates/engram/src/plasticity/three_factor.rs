@@ -446,6 +446,20 @@ mod tests {
     }
 
     #[test]
+    fn the_spec_api_case_gives_one() {
+        // Spec §8: eta = 0.1, e = 0.5, M = 2 held for 10 steps of 1 ms, tau_e = inf: ΔW = 1.0
+        // (tau_e = 1e15 ms stands for inf); M = 0 changes nothing, whatever e.
+        let c = ThreeFactorParams { eta: 0.1, tau_e: 1e15, ..params() }.lower().unwrap();
+        let (mut el, mut w) = (Eligibility { e: 0.5, t_last: 0.0 }, 0.0);
+        for k in 1..=10 {
+            w = advance(&c, &mut el, w, 2.0, k as f64);
+        }
+        assert!((w - 1.0).abs() < 1e-12, "{w}");
+        let mut el = Eligibility { e: 0.5, t_last: 0.0 };
+        assert_eq!(advance(&c, &mut el, 0.3, 0.0, 10.0), 0.3);
+    }
+
+    #[test]
     fn bounds_hold() {
         let c = ThreeFactorParams { bounds: Some([0.0, 0.5]), eta: 10.0, ..params() }.lower().unwrap();
         let mut el = Eligibility { e: 1.0, t_last: 0.0 };
