@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 
 use crate::connectivity;
 use crate::error::{EngramError, Result};
-use crate::neurons::{NeuronConsts, RefractoryEnd};
+use crate::neurons::{NeuronConsts, NeuronParams, RefractoryEnd};
 use crate::plasticity::SynapseArrivals;
 use crate::plasticity::astrocyte::AstroStdpState;
 use crate::plasticity::homeostasis::{ScalingState, ThresholdAdaptation};
@@ -19,7 +19,6 @@ use crate::plasticity::triplet::TripletTraces;
 use crate::rng::{self, Purpose};
 use crate::spec::values::ValueSpec;
 use crate::spec::{NetworkSpec, Plasticity, SourceKind};
-use crate::neurons::NeuronParams;
 use crate::synapses::{Channel, ChannelConsts, SynapseModel};
 
 /// A population or spike source, as the engine indexes them: populations first.
