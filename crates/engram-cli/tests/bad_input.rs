@@ -699,6 +699,11 @@ fn bad_synaptic_scaling_parameters() {
         let e = assert_bad(&with_plasticity(&SYNAPTIC_SCALING.replace(from, to), None), 32, &format!("projections[0].plasticity.{field}"));
         assert!(e.contains(message), "{to}: {e}");
     }
+    // Scaling inhibitory (negative) weights up would push the rate away from the target.
+    let current = r#"synapse = { model = "exp_current", tau = "5 ms", name = "exc" }"#;
+    let text = with_plasticity(&SYNAPTIC_SCALING.replace("2 nS", "2 pA"), Some((29, current))).replace(r#"weight = "1 nS""#, r#"weight = "-1 pA""#);
+    let e = assert_bad(&text, 30, "projections[0].weight");
+    assert!(e.contains("must not be negative"), "{e}");
 }
 
 /// `BASE` with the first population's model set to `model` (line 10) and a `homeostasis`

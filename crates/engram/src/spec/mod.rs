@@ -605,8 +605,8 @@ fn read_projection(
 /// STDP, three-factor, astrocyte STDP, synaptic scaling) need a weight they can change on
 /// delta, exponential and conductance synapses (alpha kernels store scaled weights) and
 /// initial weights within their bounds (triplet STDP without `w_max` is unbounded, so not
-/// allowed on conductances, whose weights must stay non-negative); all take per-synapse
-/// delays. Names in the rule (the three-factor `modulator`, the astrocyte's
+/// allowed on conductances, whose weights must stay non-negative; synaptic scaling only
+/// takes non-negative weights); all take per-synapse delays. Names in the rule (the three-factor `modulator`, the astrocyte's
 /// `liquid` and `input`) must be populations or sources. Astrocyte STDP runs on NALSM's
 /// 1 ms step. Tsodyks-Markram scales transmitted spikes and takes any synapse and delays.
 fn read_plasticity(
@@ -679,7 +679,7 @@ fn read_plasticity(
         }
         "synaptic_scaling" => {
             let params = HomeostasisParams::read_scaling(&p, dim)?;
-            let bounds = params.w_max.map(|w| [if synapse.is_conductance() { 0.0 } else { -w }, w]);
+            let bounds = params.w_max.map(|w_max| [0.0, w_max]);
             (Plasticity::SynapticScaling(params), bounds)
         }
         _ => unreachable!("`{rule}` is in PLASTICITY_RULES but has no reader"),
@@ -693,6 +693,11 @@ fn read_plasticity(
     }
     p.finish()?;
     let (low, high) = weight.range();
+    if rule == "synaptic_scaling" && low < 0.0 {
+        let span = t.get("weight").map(|v| v.span()).unwrap_or(0..0);
+        let message = "synaptic scaling multiplies a neuron's incoming weights up while it fires below the target rate, which on negative (inhibitory) weights would drive the rate further away: its weights must not be negative";
+        return Err(t.error_at("weight", span, message));
+    }
     if let Some([w_min, w_max]) = bounds
         && (low < w_min || high > w_max)
     {
