@@ -11,6 +11,7 @@ use engram::{EngramError, engine, output, spec};
 use indicatif::{ProgressBar, ProgressStyle};
 
 mod bdh;
+mod export;
 mod lsm;
 mod train;
 
@@ -115,6 +116,21 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Write a training checkpoint's network as simulator model files (`leaky` layers, weights
+    /// in .npy files), one per test sample, driven by that sample's encoded spikes.
+    Export {
+        /// The checkpoint (checkpoint.safetensors from `engram train`).
+        checkpoint: PathBuf,
+        /// Output directory (default: `export` next to the checkpoint).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// How many test samples, from the first (one model file each).
+        #[arg(long, default_value_t = 1)]
+        samples: usize,
+        /// Dataset directory, overriding the one the checkpoint's config names.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
     /// Measure training or inference samples/s of a training file's network (bench/train.sh).
     BenchTrain {
         /// The training file.
@@ -152,6 +168,10 @@ fn main() -> ExitCode {
             return train::train(train::TrainArgs { config, out, resume, force, threads, quiet });
         }
         Command::Eval { checkpoint, data, threads } => return train::eval(checkpoint, data.clone(), *threads),
+        Command::Export { checkpoint, out, samples, data } => {
+            let (checkpoint, out, data) = (checkpoint.clone(), out.clone(), data.clone());
+            return export::export(export::ExportArgs { checkpoint, out, samples: *samples, data });
+        }
         Command::BenchTrain { config, what, batches, repeats, warmup, threads } => {
             let (config, what) = (config.clone(), what.clone());
             return train::bench(train::BenchArgs { config, what, batches: *batches, repeats: *repeats, warmup: *warmup, threads: *threads });
@@ -176,7 +196,9 @@ fn main() -> ExitCode {
             print!("{}", engine::describe_schedule());
             Ok(())
         }
-        Command::Htm { .. } | Command::Lsm { .. } | Command::Train { .. } | Command::Eval { .. } | Command::BenchTrain { .. } => unreachable!("handled above"),
+        Command::Htm { .. } | Command::Lsm { .. } | Command::Train { .. } | Command::Eval { .. } | Command::Export { .. } | Command::BenchTrain { .. } => {
+            unreachable!("handled above")
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -35,7 +35,7 @@ pub(crate) enum TrainError {
     },
 }
 
-fn exit_code(result: Result<(), TrainError>) -> ExitCode {
+pub(crate) fn exit_code(result: Result<(), TrainError>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -86,7 +86,7 @@ fn keep_freed_memory() {
 }
 
 /// The dataset a config names, checked against its network.
-fn load_data(config: &TrainConfig) -> Result<Dataset, TrainError> {
+pub(crate) fn load_data(config: &TrainConfig) -> Result<Dataset, TrainError> {
     let data = Dataset::load(&config.data.dir)?;
     let classes = usize::from(mnist::NUM_CLASSES);
     let last = config.model.layers.last().map_or(0, |l| l.size);
@@ -99,7 +99,7 @@ fn load_data(config: &TrainConfig) -> Result<Dataset, TrainError> {
     Ok(data)
 }
 
-fn features(data: &Dataset) -> usize {
+pub(crate) fn features(data: &Dataset) -> usize {
     data.train.rows * data.train.cols
 }
 

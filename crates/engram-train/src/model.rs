@@ -142,7 +142,13 @@ impl SpikingNet {
 
     /// The last layer's output `[T, B, C]` for one batch.
     pub fn forward(&self, input: &Input) -> Result<Tensor> {
-        let mut output = match input {
+        let mut outputs = self.forward_layers(input)?;
+        Ok(outputs.pop().expect("a network has at least one layer"))
+    }
+
+    /// Every layer's output `[T, B, N_k]` for one batch, first layer first.
+    pub fn forward_layers(&self, input: &Input) -> Result<Vec<Tensor>> {
+        let first = match input {
             Input::Spikes(x) => self.layers[0].drive_with_spikes(x)?,
             Input::Constant(x) => {
                 let layer = &self.layers[0];
@@ -153,10 +159,12 @@ impl SpikingNet {
                 layer.neurons(&once.unsqueeze(0)?.broadcast_as((self.steps, batch, size))?)?
             }
         };
+        let mut outputs = vec![first];
         for layer in &self.layers[1..] {
-            output = layer.drive_with_spikes(&output)?;
+            let previous = outputs.last().expect("starts with the first layer");
+            outputs.push(layer.drive_with_spikes(previous)?);
         }
-        Ok(output)
+        Ok(outputs)
     }
 
     /// Replaces every parameter's value with the tensor of the same name from `values`.
@@ -254,8 +262,13 @@ impl SpikingLayer {
         )?)
     }
 
+    /// Whether the layer is plain LIF (no adaptation, no recurrence).
+    pub fn is_lif(&self) -> bool {
+        matches!(self.dynamics, Dynamics::Lif)
+    }
+
     /// `β` (clamped to [0, 1]) and `θ`, detached where the layer does not learn them.
-    fn beta_and_threshold(&self) -> Result<(Tensor, Tensor)> {
+    pub fn beta_and_threshold(&self) -> Result<(Tensor, Tensor)> {
         let beta = if self.learn_beta {
             self.beta.as_tensor().clamp(0f32, 1f32)?
         } else {

@@ -143,6 +143,11 @@ impl Trainer {
         })
     }
 
+    /// The network's input for a batch of test samples, as [`Trainer::evaluate`] encodes it.
+    pub fn encode_test(&self, batch: &Batch) -> Result<Input> {
+        self.encode(batch, stream_seed(self.config.seed, TEST_STREAM))
+    }
+
     /// Batches per epoch for `samples` training samples (the last one may be partial).
     pub fn batches_per_epoch(&self, samples: usize) -> usize {
         samples.div_ceil(self.config.train.batch_size)
@@ -228,12 +233,11 @@ impl Trainer {
     /// Mean loss and accuracy on the test split (its first `data.test_limit` samples).
     pub fn evaluate(&self, test: &Split) -> Result<(f64, f64)> {
         let samples = self.config.data.test_samples(test.count);
-        let stream = stream_seed(self.config.seed, TEST_STREAM);
         let (mut loss_sum, mut correct) = (0.0, 0usize);
         let indices: Vec<usize> = (0..samples).collect();
         for chunk in indices.chunks(self.config.train.eval_batch_size) {
             let batch = Batch::gather(test, chunk)?;
-            let output = self.net.forward(&self.encode(&batch, stream)?)?.detach();
+            let output = self.net.forward(&self.encode_test(&batch)?)?.detach();
             loss_sum += self
                 .config
                 .loss

@@ -5,7 +5,7 @@
 use rand::RngExt;
 
 use crate::rng::{self, Purpose};
-use crate::spec::{ConnectRule, ProjectionSpec};
+use crate::spec::{ConnectRule, ProjectionSpec, WeightSpec};
 
 /// Synapses of one projection in CSR order (grouped by presynaptic neuron, in the order
 /// each rule generates them).
@@ -102,8 +102,12 @@ pub fn build(spec: &ProjectionSpec, index: usize, n_pre: usize, n_post: usize, s
         }
         let mut rw = rng::stream(seed, Purpose::Weights, key(i));
         let mut rd = rng::stream(seed, Purpose::Delays, key(i));
-        for _ in 0..len {
-            weight.push(spec.weight.sample(&mut rw) as f32);
+        for s in row_start[i] as usize..row_start[i + 1] as usize {
+            let w = match &spec.weight {
+                WeightSpec::Value(v) => v.sample(&mut rw),
+                WeightSpec::Matrix(m) => m.values[i * n_post + post[s] as usize],
+            };
+            weight.push(w as f32);
             delay.push(delay_steps(spec.delay.sample(&mut rd), dt));
         }
     }
@@ -145,7 +149,7 @@ mod tests {
             pre: "a".into(),
             post: "b".into(),
             connect,
-            weight: ValueSpec::Fixed(1.0),
+            weight: WeightSpec::Value(ValueSpec::Fixed(1.0)),
             delay: ValueSpec::Uniform { low: 0.1, high: 2.0 },
             synapse: SynapseModel::ExpCurrent { tau: 5.0 },
             channel: None,

@@ -17,7 +17,6 @@ use crate::plasticity::stdp::{ScaledTraces, StdpParams};
 use crate::plasticity::three_factor::ThreeFactorState;
 use crate::plasticity::triplet::TripletTraces;
 use crate::rng::{self, Purpose};
-use crate::spec::values::ValueSpec;
 use crate::spec::{NetworkSpec, Plasticity, SourceKind};
 use crate::synapses::{Channel, ChannelConsts, SynapseModel};
 
@@ -472,10 +471,7 @@ impl Network {
             }
             let same_delay = syn.delay.first().copied().filter(|&d| syn.delay.iter().all(|&x| x == d));
             let weight_scale = ChannelConsts::lower(&proj.synapse, dt).weight_scale();
-            let same_weight = match proj.weight {
-                ValueSpec::Fixed(w) => Some(w * weight_scale),
-                _ => None,
-            };
+            let same_weight = proj.weight.fixed().map(|w| w * weight_scale);
             for (ki, shard) in shards.iter_mut().enumerate() {
                 let (start, end) = (block_start(n_post, k, ki), block_start(n_post, k, ki + 1));
                 let mut row_start = Vec::with_capacity(n_pre + 1);

@@ -17,6 +17,7 @@ use ndarray_npy::{ReadNpyError, read_npy};
 use serde::{Serialize, Serializer};
 
 use super::reader::{TableReader, Value};
+use super::values::ValueSpec;
 use crate::error::Result;
 use crate::units::Dim;
 
@@ -117,6 +118,53 @@ impl PerNeuron {
         match self {
             PerNeuron::Same(x) => (!allowed(*x)).then_some((0, *x)),
             PerNeuron::File(f) => f.values.iter().position(|&x| !allowed(x)).map(|i| (i, f.values[i])),
+        }
+    }
+}
+
+/// A projection's weights: fixed or drawn (`ValueSpec`), or the `[pre, post]` matrix of a
+/// file, whose entry `[i, j]` every synapse from `i` to `j` takes (the connectivity rule still
+/// says which pairs are connected).
+#[derive(Debug, Clone)]
+pub enum WeightSpec {
+    Value(ValueSpec),
+    Matrix(Arc<FileValues>),
+}
+
+/// Written as the value, or as the file's `{ file, shape }`.
+impl Serialize for WeightSpec {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            WeightSpec::Value(v) => v.serialize(s),
+            WeightSpec::Matrix(f) => f.serialize(s),
+        }
+    }
+}
+
+impl WeightSpec {
+    /// Reads field `key` of a projection from `n_pre` to `n_post` neurons: a value or
+    /// distribution of dimension `dim`, or `{ file = "..." }` holding an `[n_pre, n_post]` array.
+    pub fn read(r: &TableReader, key: &str, dim: Dim, n_pre: usize, n_post: usize) -> Result<Option<WeightSpec>> {
+        let Some(v) = r.get(key) else { return Ok(None) };
+        match read_file_values(r, key, v, &[n_pre, n_post])? {
+            Some(file) => Ok(Some(WeightSpec::Matrix(Arc::new(file)))),
+            None => ValueSpec::read_value(r, key, v, dim).map(|v| Some(WeightSpec::Value(v))),
+        }
+    }
+
+    /// The weight of every synapse, where it is one number.
+    pub fn fixed(&self) -> Option<f64> {
+        match self {
+            WeightSpec::Value(ValueSpec::Fixed(w)) => Some(*w),
+            _ => None,
+        }
+    }
+
+    /// Smallest and largest weights a synapse can take.
+    pub fn range(&self) -> (f64, f64) {
+        match self {
+            WeightSpec::Value(v) => v.range(),
+            WeightSpec::Matrix(f) => f.values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &w| (lo.min(w), hi.max(w))),
         }
     }
 }

@@ -23,6 +23,7 @@ use crate::plasticity::triplet::TripletParams;
 use crate::synapses::{self, SynapseModel};
 use crate::units::Dim;
 use reader::{Source, SpannedName, TableReader};
+pub use files::WeightSpec;
 pub use values::ValueSpec;
 
 #[derive(Debug, Clone, Serialize)]
@@ -88,7 +89,7 @@ pub struct ProjectionSpec {
     pub pre: String,
     pub post: String,
     pub connect: ConnectRule,
-    pub weight: ValueSpec,
+    pub weight: WeightSpec,
     /// Delay (ms), at least dt.
     pub delay: ValueSpec,
     pub synapse: SynapseModel,
@@ -562,10 +563,10 @@ fn read_projection(
     }
     let connect = read_connect(t, n_pre, n_post, same_population)?;
     let weight_dim = if leaky { Dim::DIMENSIONLESS } else { synapse.weight_dim() };
-    let weight = ValueSpec::read(t, "weight", weight_dim)?.ok_or_else(|| t.missing("weight"))?;
+    let weight = WeightSpec::read(t, "weight", weight_dim, n_pre, n_post)?.ok_or_else(|| t.missing("weight"))?;
     if synapse.is_conductance() && weight.range().0 < 0.0 {
         let span = t.get("weight").map(|v| v.span()).unwrap_or(0..0);
-        let message = if matches!(weight, ValueSpec::Normal { .. }) {
+        let message = if matches!(weight, WeightSpec::Value(ValueSpec::Normal { .. })) {
             "a conductance weight must not be negative, and a normal distribution reaches negative values: use uniform"
         } else {
             "a conductance weight must not be negative (use a reversal potential for inhibition)"
@@ -612,7 +613,7 @@ fn read_projection(
 fn read_plasticity(
     t: &TableReader,
     synapse: &SynapseModel,
-    weight: &ValueSpec,
+    weight: &WeightSpec,
     run: &RunSpec,
     names: &HashMap<String, Entity>,
 ) -> Result<Option<Plasticity>> {
