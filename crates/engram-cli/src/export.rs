@@ -20,6 +20,11 @@
 //! run would not (a bias keeps the membrane away from 0 for ever). `samples.csv` lists each
 //! sample's label and the class the training forward pass predicts.
 //!
+//! With `--simulate`, each exported file is then run in the simulator and compared with the
+//! training forward pass: spikes of every layer that differ (in its training window), and the
+//! accuracy of both on the exported samples (the class with most output spikes, ties broken as
+//! the training's `argmax` breaks them).
+//!
 //! Timing: the input spike of training step `t` is at simulator step `t`, and every
 //! projection takes one step (the simulator's minimum delay), so layer `k`'s spike of training
 //! step `t` is at simulator step `t + k + 1`; a run lasts `T + L` steps for `L` layers, and
@@ -44,6 +49,7 @@ pub struct ExportArgs {
     pub out: Option<PathBuf>,
     pub samples: usize,
     pub data: Option<PathBuf>,
+    pub simulate: bool,
 }
 
 pub fn export(args: ExportArgs) -> ExitCode {
@@ -78,8 +84,9 @@ fn run_export(args: ExportArgs) -> Result<(), TrainError> {
         ));
     };
     let spikes = spikes.to_dtype(DType::F32)?;
-    let last = trainer.net.forward_layers(&input)?.pop().expect("at least one layer");
-    let predictions = trainer.config.loss.scores(&last)?.argmax(1)?.to_vec1::<u32>()?;
+    let outputs = trainer.net.forward_layers(&input)?;
+    let last = outputs.last().expect("at least one layer");
+    let predictions = trainer.config.loss.scores(last)?.argmax(1)?.to_vec1::<u32>()?;
     let labels = batch.labels.to_vec1::<u32>()?;
 
     for (k, layer) in trainer.net.layers.iter().enumerate() {
@@ -97,7 +104,57 @@ fn run_export(args: ExportArgs) -> Result<(), TrainError> {
     }
     write(&out.join("samples.csv"), &csv)?;
     println!("{samples} samples exported to {} (run one with: engram run {})", out.display(), out.join("sample_0.toml").display());
+    if args.simulate {
+        let report = simulate(&out, &batch.ids, &outputs, &labels, &predictions)?;
+        println!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));
+    }
     Ok(())
+}
+
+/// Runs every exported sample in the simulator; compares its spikes and its predictions with
+/// the training forward pass's `outputs` (one `[T, B, N_k]` tensor per layer).
+fn simulate(out: &Path, ids: &[u64], outputs: &[Tensor], labels: &[u32], predictions: &[u32]) -> Result<serde_json::Value, TrainError> {
+    let layers = outputs.len();
+    let (mut spikes, mut differing) = (vec![0usize; layers], vec![0usize; layers]);
+    let (mut right_training, mut right_simulator, mut agree) = (0, 0, 0);
+    for (b, id) in ids.iter().enumerate() {
+        let path = out.join(format!("sample_{id}.toml"));
+        let simulated = engram::spec::load(&path)
+            .and_then(engram::network::Network::build)
+            .map(|mut net| engram::engine::run(&mut net, None))
+            .map_err(|e| TrainError::Usage(e.to_string()))?;
+        let mut counts = Vec::new();
+        for (k, output) in outputs.iter().enumerate() {
+            let trained = output.i((.., b, ..))?.to_vec2::<f32>()?;
+            let mut fired = vec![vec![false; trained[0].len()]; trained.len()];
+            let record = &simulated.spikes[k];
+            for (&step, &i) in record.steps.iter().zip(&record.ids) {
+                if let Some(t) = (step as usize).checked_sub(k + 1).filter(|&t| t < trained.len()) {
+                    fired[t][i as usize] = true;
+                }
+            }
+            for (row, fired) in trained.iter().zip(&fired) {
+                for (&s, &f) in row.iter().zip(fired) {
+                    spikes[k] += usize::from(s == 1.0);
+                    differing[k] += usize::from((s == 1.0) != f);
+                }
+            }
+            counts = (0..fired[0].len()).map(|i| fired.iter().filter(|row| row[i]).count() as f32).collect();
+        }
+        let predicted = Tensor::new(counts.as_slice(), &candle_core::Device::Cpu)?.argmax(0)?.to_scalar::<u32>()?;
+        right_training += usize::from(predictions[b] == labels[b]);
+        right_simulator += usize::from(predicted == labels[b]);
+        agree += usize::from(predicted == predictions[b]);
+    }
+    let n = ids.len() as f64;
+    Ok(serde_json::json!({
+        "samples": ids.len(),
+        "training_spikes_per_layer": spikes,
+        "differing_spikes_per_layer": differing,
+        "training_accuracy": right_training as f64 / n,
+        "simulator_accuracy": right_simulator as f64 / n,
+        "same_prediction": agree as f64 / n,
+    }))
 }
 
 /// The model file of one sample, whose encoded input is `spikes` `[T, F]`.

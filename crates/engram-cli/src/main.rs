@@ -130,6 +130,9 @@ enum Command {
         /// Dataset directory, overriding the one the checkpoint's config names.
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Then run every sample in the simulator and compare spikes and accuracy with training.
+        #[arg(long)]
+        simulate: bool,
     },
     /// Measure training or inference samples/s of a training file's network (bench/train.sh).
     BenchTrain {
@@ -168,9 +171,9 @@ fn main() -> ExitCode {
             return train::train(train::TrainArgs { config, out, resume, force, threads, quiet });
         }
         Command::Eval { checkpoint, data, threads } => return train::eval(checkpoint, data.clone(), *threads),
-        Command::Export { checkpoint, out, samples, data } => {
+        Command::Export { checkpoint, out, samples, data, simulate } => {
             let (checkpoint, out, data) = (checkpoint.clone(), out.clone(), data.clone());
-            return export::export(export::ExportArgs { checkpoint, out, samples: *samples, data });
+            return export::export(export::ExportArgs { checkpoint, out, samples: *samples, data, simulate: *simulate });
         }
         Command::BenchTrain { config, what, batches, repeats, warmup, threads } => {
             let (config, what) = (config.clone(), what.clone());

@@ -74,17 +74,21 @@ const SAMPLES: usize = 12;
 /// The config's `steps`.
 const STEPS: u32 = 8;
 
-/// Trains the network, exports `SAMPLES` test samples; returns the temporary directory.
-fn trained_and_exported() -> tempfile::TempDir {
+/// Trains the network, exports `SAMPLES` test samples with `--simulate`; returns the
+/// temporary directory and the simulation report.
+fn trained_and_exported() -> (tempfile::TempDir, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
     write_dataset(&dir.path().join("data"));
     std::fs::write(dir.path().join("small.toml"), CONFIG).unwrap();
     let trained = run(&["train", "small.toml", "--out", "trained", "--quiet", "--threads", "1"], dir.path());
     assert!(trained.status.success(), "{}", String::from_utf8_lossy(&trained.stderr));
     let samples = SAMPLES.to_string();
-    let exported = run(&["export", "trained/checkpoint.safetensors", "--out", "exported", "--samples", &samples], dir.path());
+    let exported =
+        run(&["export", "trained/checkpoint.safetensors", "--out", "exported", "--samples", &samples, "--simulate"], dir.path());
     assert!(exported.status.success(), "{}", String::from_utf8_lossy(&exported.stderr));
-    dir
+    let stdout = String::from_utf8_lossy(&exported.stdout);
+    let report = serde_json::from_str(&stdout[stdout.find('{').expect("a report")..]).expect("the report is JSON");
+    (dir, report)
 }
 
 /// (step, neuron) pairs of a `[T, N]` spike tensor, each step shifted by `delay`.
@@ -104,7 +108,10 @@ fn spike_set(spikes: &candle_core::Tensor, delay: u32) -> BTreeSet<(u32, u32)> {
 
 #[test]
 fn exported_network_spikes_like_the_training_forward_pass_step_for_step() {
-    let dir = trained_and_exported();
+    let (dir, report) = trained_and_exported();
+    assert_eq!(report["differing_spikes_per_layer"], serde_json::json!([0, 0]), "{report}");
+    assert_eq!(report["same_prediction"], 1.0, "{report}");
+    assert_eq!(report["training_accuracy"], report["simulator_accuracy"], "{report}");
     let saved = checkpoint::load(&dir.path().join("trained/checkpoint.safetensors")).unwrap();
     let config = saved.config.clone();
     let trainer = saved.into_trainer(config, 16).unwrap();
@@ -141,11 +148,13 @@ fn exported_network_spikes_like_the_training_forward_pass_step_for_step() {
         }
     }
     assert!(layer_spikes.iter().all(|&n| n > 20), "both layers spike: {layer_spikes:?}");
+    let training_spikes: Vec<usize> = layer_spikes.iter().map(|n| n / 2).collect();
+    assert_eq!(report["training_spikes_per_layer"], serde_json::json!(training_spikes), "{report}");
 }
 
 #[test]
 fn broken_weight_files_are_refused_naming_file_line_and_field() {
-    let dir = trained_and_exported();
+    let (dir, _) = trained_and_exported();
     let exported = dir.path().join("exported");
     let check = |what: &str| {
         let o = run(&["check", "exported/sample_0.toml"], dir.path());
