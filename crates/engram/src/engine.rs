@@ -25,11 +25,11 @@ pub const SCHEDULE: &[(&str, &str)] = &[
     ("record_state", "sample monitored state variables (their values at the start of the step, time t)"),
     ("inject", "recompute injected currents where one starts or stops at this step"),
     ("deliver", "add the events due at t from the delay ring buffers to the synapse channels"),
-    ("update", "sum the channels' input at t and advance them; integrate each neuron over [t, t+dt] with that input, then threshold and reset; then move homeostatic thresholds by the rate error up to t"),
+    ("update", "sum the channels' input at t and advance them; integrate each neuron over [t, t+dt] with that input, then threshold and reset; then move homeostatic thresholds by the rate error over [t, t+dt] (this step's spikes included)"),
     ("sources", "emit the spikes of Poisson and spike-time sources"),
     ("exchange", "publish this step's spikes to every shard (one barrier)"),
     ("propagate", "for every spike, add each synapse's weight (times its Tsodyks-Markram efficacy u*x at arrival, where the projection has one) to its target's ring slot t + delay (to the channel itself for a one-step delay)"),
-    ("plasticity", "per weight-changing rule: three-factor first integrates the weights over [t-dt, t] with the modulator held; decay the traces (pair, triplet, three-factor); apply the spikes that reach plastic synapses now, then this step's postsynaptic spikes (astrocyte STDP: both with the traces from before this step, then its traces and astrocyte advance); the three-factor modulator takes this step's spikes; synaptic scaling multiplies each neuron's incoming weights by its rate error up to t"),
+    ("plasticity", "per weight-changing rule: three-factor first integrates the weights over [t-dt, t] in closed form; decay the traces (pair, triplet, three-factor); apply the spikes that reach plastic synapses now, then this step's postsynaptic spikes (astrocyte STDP: both with the traces from before this step, then its traces and astrocyte advance); the three-factor modulator takes this step's spikes; synaptic scaling multiplies each neuron's incoming weights by its rate error over [t, t+dt]"),
     ("record_spikes", "store this step's spikes, stamped with time t"),
 ];
 
