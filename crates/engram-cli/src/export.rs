@@ -73,8 +73,13 @@ fn run_export(args: ExportArgs) -> Result<(), TrainError> {
     if samples == 0 {
         return Err(TrainError::Usage("--samples must be at least 1".into()));
     }
-    let out = args.out.unwrap_or_else(|| args.checkpoint.with_file_name("export"));
-    std::fs::create_dir_all(&out).map_err(|source| TrainError::Output { path: out.clone(), source })?;
+    let out = args
+        .out
+        .unwrap_or_else(|| args.checkpoint.with_file_name("export"));
+    std::fs::create_dir_all(&out).map_err(|source| TrainError::Output {
+        path: out.clone(),
+        source,
+    })?;
 
     let batch = Batch::gather(&data.test, &(0..samples).collect::<Vec<_>>())?;
     let input = trainer.encode_test(&batch)?;
@@ -86,13 +91,26 @@ fn run_export(args: ExportArgs) -> Result<(), TrainError> {
     let spikes = spikes.to_dtype(DType::F32)?;
     let outputs = trainer.net.forward_layers(&input)?;
     let last = outputs.last().expect("at least one layer");
-    let predictions = trainer.config.loss.scores(last)?.argmax(1)?.to_vec1::<u32>()?;
+    let predictions = trainer
+        .config
+        .loss
+        .scores(last)?
+        .argmax(1)?
+        .to_vec1::<u32>()?;
     let labels = batch.labels.to_vec1::<u32>()?;
 
     for (k, layer) in trainer.net.layers.iter().enumerate() {
         let (beta, threshold) = layer.beta_and_threshold()?;
-        write_npy(&out, &format!("layer{k}_weight.npy"), layer.weight.as_tensor())?;
-        write_npy(&out, &format!("layer{k}_bias.npy"), &layer.bias.as_tensor().unsqueeze(0)?)?;
+        write_npy(
+            &out,
+            &format!("layer{k}_weight.npy"),
+            layer.weight.as_tensor(),
+        )?;
+        write_npy(
+            &out,
+            &format!("layer{k}_bias.npy"),
+            &layer.bias.as_tensor().unsqueeze(0)?,
+        )?;
         write_npy(&out, &format!("layer{k}_beta.npy"), &beta)?;
         write_npy(&out, &format!("layer{k}_threshold.npy"), &threshold)?;
     }
@@ -103,17 +121,30 @@ fn run_export(args: ExportArgs) -> Result<(), TrainError> {
         writeln!(csv, "{id},{},{}", labels[b], predictions[b]).expect("writing to a string");
     }
     write(&out.join("samples.csv"), &csv)?;
-    println!("{samples} samples exported to {} (run one with: engram run {})", out.display(), out.join("sample_0.toml").display());
+    println!(
+        "{samples} samples exported to {} (run one with: engram run {})",
+        out.display(),
+        out.join("sample_0.toml").display()
+    );
     if args.simulate {
         let report = simulate(&out, &batch.ids, &outputs, &labels, &predictions)?;
-        println!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serialises")
+        );
     }
     Ok(())
 }
 
 /// Runs every exported sample in the simulator; compares its spikes and its predictions with
 /// the training forward pass's `outputs` (one `[T, B, N_k]` tensor per layer).
-fn simulate(out: &Path, ids: &[u64], outputs: &[Tensor], labels: &[u32], predictions: &[u32]) -> Result<serde_json::Value, TrainError> {
+fn simulate(
+    out: &Path,
+    ids: &[u64],
+    outputs: &[Tensor],
+    labels: &[u32],
+    predictions: &[u32],
+) -> Result<serde_json::Value, TrainError> {
     let layers = outputs.len();
     let (mut spikes, mut differing) = (vec![0usize; layers], vec![0usize; layers]);
     let (mut right_training, mut right_simulator, mut agree) = (0, 0, 0);
@@ -129,7 +160,10 @@ fn simulate(out: &Path, ids: &[u64], outputs: &[Tensor], labels: &[u32], predict
             let mut fired = vec![vec![false; trained[0].len()]; trained.len()];
             let record = &simulated.spikes[k];
             for (&step, &i) in record.steps.iter().zip(&record.ids) {
-                if let Some(t) = (step as usize).checked_sub(k + 1).filter(|&t| t < trained.len()) {
+                if let Some(t) = (step as usize)
+                    .checked_sub(k + 1)
+                    .filter(|&t| t < trained.len())
+                {
                     fired[t][i as usize] = true;
                 }
             }
@@ -139,9 +173,13 @@ fn simulate(out: &Path, ids: &[u64], outputs: &[Tensor], labels: &[u32], predict
                     differing[k] += usize::from((s == 1.0) != f);
                 }
             }
-            counts = (0..fired[0].len()).map(|i| fired.iter().filter(|row| row[i]).count() as f32).collect();
+            counts = (0..fired[0].len())
+                .map(|i| fired.iter().filter(|row| row[i]).count() as f32)
+                .collect();
         }
-        let predicted = Tensor::new(counts.as_slice(), &candle_core::Device::Cpu)?.argmax(0)?.to_scalar::<u32>()?;
+        let predicted = Tensor::new(counts.as_slice(), &candle_core::Device::Cpu)?
+            .argmax(0)?
+            .to_scalar::<u32>()?;
         right_training += usize::from(predictions[b] == labels[b]);
         right_simulator += usize::from(predicted == labels[b]);
         agree += usize::from(predicted == predictions[b]);
@@ -158,7 +196,12 @@ fn simulate(out: &Path, ids: &[u64], outputs: &[Tensor], labels: &[u32], predict
 }
 
 /// The model file of one sample, whose encoded input is `spikes` `[T, F]`.
-fn model_file(trainer: &engram_train::train::Trainer, checkpoint: &Path, id: u64, spikes: &Tensor) -> Result<String, TrainError> {
+fn model_file(
+    trainer: &engram_train::train::Trainer,
+    checkpoint: &Path,
+    id: u64,
+    spikes: &Tensor,
+) -> Result<String, TrainError> {
     let (steps, inputs) = spikes.dims2()?;
     let layers = &trainer.net.layers;
     let (mut ids, mut times) = (Vec::new(), Vec::new());
@@ -171,7 +214,9 @@ fn model_file(trainer: &engram_train::train::Trainer, checkpoint: &Path, id: u64
                     times.push(format!("\"{t} ms\""));
                 }
                 other => {
-                    return Err(TrainError::Usage(format!("the encoder gives {other}, not a spike, at step {t}, input {f}")));
+                    return Err(TrainError::Usage(format!(
+                        "the encoder gives {other}, not a spike, at step {t}, input {f}"
+                    )));
                 }
             }
         }
@@ -189,7 +234,10 @@ fn model_file(trainer: &engram_train::train::Trainer, checkpoint: &Path, id: u64
         ids.join(", "),
         times.join(", "),
         vec!["0"; steps].join(", "),
-        (0..steps).map(|t| format!("\"{t} ms\"")).collect::<Vec<_>>().join(", "),
+        (0..steps)
+            .map(|t| format!("\"{t} ms\""))
+            .collect::<Vec<_>>()
+            .join(", "),
     );
     for (k, layer) in layers.iter().enumerate() {
         let reset = match layer.rule.reset {
@@ -197,7 +245,11 @@ fn model_file(trainer: &engram_train::train::Trainer, checkpoint: &Path, id: u64
             Reset::Zero => "zero",
         };
         let size = layer.bias.dims1()?;
-        let pre = if k == 0 { "input".to_string() } else { format!("layer{}", k - 1) };
+        let pre = if k == 0 {
+            "input".to_string()
+        } else {
+            format!("layer{}", k - 1)
+        };
         write!(
             text,
             "\n[[populations]]\nname = \"layer{k}\"\nsize = {size}\nmodel = \"leaky\"\n\
@@ -222,14 +274,24 @@ fn write_npy(dir: &Path, name: &str, tensor: &Tensor) -> Result<(), TrainError> 
         [_, cols] => {
             let flat = tensor.flatten_all()?.to_vec1::<f32>()?;
             let rows = flat.len() / cols;
-            let array = ndarray::Array2::from_shape_vec((rows, *cols), flat).expect("shape from the tensor");
+            let array = ndarray::Array2::from_shape_vec((rows, *cols), flat)
+                .expect("shape from the tensor");
             ndarray_npy::write_npy(&path, &array)
         }
-        _ => ndarray_npy::write_npy(&path, &Array1::from(tensor.flatten_all()?.to_vec1::<f32>()?)),
+        _ => ndarray_npy::write_npy(
+            &path,
+            &Array1::from(tensor.flatten_all()?.to_vec1::<f32>()?),
+        ),
     };
-    result.map_err(|e| TrainError::Output { path, source: std::io::Error::other(e) })
+    result.map_err(|e| TrainError::Output {
+        path,
+        source: std::io::Error::other(e),
+    })
 }
 
 fn write(path: &Path, text: &str) -> Result<(), TrainError> {
-    std::fs::write(path, text).map_err(|source| TrainError::Output { path: path.into(), source })
+    std::fs::write(path, text).map_err(|source| TrainError::Output {
+        path: path.into(),
+        source,
+    })
 }

@@ -14,7 +14,11 @@ use engram_train::checkpoint;
 use engram_train::train::Batch;
 
 fn run(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_engram")).args(args).current_dir(dir).output().expect("engram runs")
+    Command::new(env!("CARGO_BIN_EXE_engram"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("engram runs")
 }
 
 /// Writes an IDX file: magic (type 0x08 = u8, `dims.len()` dimensions), sizes, bytes.
@@ -43,8 +47,16 @@ fn write_dataset(dir: &Path) {
                 })
             })
             .collect();
-        write_idx(&dir.join(format!("{name}-images-idx3-ubyte")), &[count, 4, 4], &images);
-        write_idx(&dir.join(format!("{name}-labels-idx1-ubyte")), &[count], &labels);
+        write_idx(
+            &dir.join(format!("{name}-images-idx3-ubyte")),
+            &[count, 4, 4],
+            &images,
+        );
+        write_idx(
+            &dir.join(format!("{name}-labels-idx1-ubyte")),
+            &[count],
+            &labels,
+        );
     }
 }
 
@@ -80,14 +92,44 @@ fn trained_and_exported() -> (tempfile::TempDir, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
     write_dataset(&dir.path().join("data"));
     std::fs::write(dir.path().join("small.toml"), CONFIG).unwrap();
-    let trained = run(&["train", "small.toml", "--out", "trained", "--quiet", "--threads", "1"], dir.path());
-    assert!(trained.status.success(), "{}", String::from_utf8_lossy(&trained.stderr));
+    let trained = run(
+        &[
+            "train",
+            "small.toml",
+            "--out",
+            "trained",
+            "--quiet",
+            "--threads",
+            "1",
+        ],
+        dir.path(),
+    );
+    assert!(
+        trained.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trained.stderr)
+    );
     let samples = SAMPLES.to_string();
-    let exported =
-        run(&["export", "trained/checkpoint.safetensors", "--out", "exported", "--samples", &samples, "--simulate"], dir.path());
-    assert!(exported.status.success(), "{}", String::from_utf8_lossy(&exported.stderr));
+    let exported = run(
+        &[
+            "export",
+            "trained/checkpoint.safetensors",
+            "--out",
+            "exported",
+            "--samples",
+            &samples,
+            "--simulate",
+        ],
+        dir.path(),
+    );
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
     let stdout = String::from_utf8_lossy(&exported.stdout);
-    let report = serde_json::from_str(&stdout[stdout.find('{').expect("a report")..]).expect("the report is JSON");
+    let report = serde_json::from_str(&stdout[stdout.find('{').expect("a report")..])
+        .expect("the report is JSON");
     (dir, report)
 }
 
@@ -109,19 +151,35 @@ fn spike_set(spikes: &candle_core::Tensor, delay: u32) -> BTreeSet<(u32, u32)> {
 #[test]
 fn exported_network_spikes_like_the_training_forward_pass_step_for_step() {
     let (dir, report) = trained_and_exported();
-    assert_eq!(report["differing_spikes_per_layer"], serde_json::json!([0, 0]), "{report}");
+    assert_eq!(
+        report["differing_spikes_per_layer"],
+        serde_json::json!([0, 0]),
+        "{report}"
+    );
     assert_eq!(report["same_prediction"], 1.0, "{report}");
-    assert_eq!(report["training_accuracy"], report["simulator_accuracy"], "{report}");
+    assert_eq!(
+        report["training_accuracy"], report["simulator_accuracy"],
+        "{report}"
+    );
     let saved = checkpoint::load(&dir.path().join("trained/checkpoint.safetensors")).unwrap();
     let config = saved.config.clone();
     let trainer = saved.into_trainer(config, 16).unwrap();
     let data = engram_train::data::mnist::Dataset::load(&dir.path().join("data")).unwrap();
     let batch = Batch::gather(&data.test, &(0..SAMPLES).collect::<Vec<_>>()).unwrap();
     let input = trainer.encode_test(&batch).unwrap();
-    let engram_train::model::Input::Spikes(encoded) = &input else { panic!("rate coding gives spikes") };
+    let engram_train::model::Input::Spikes(encoded) = &input else {
+        panic!("rate coding gives spikes")
+    };
     let layers = trainer.net.forward_layers(&input).unwrap();
-    let beta = trainer.net.layers[0].beta.as_tensor().to_vec1::<f32>().unwrap();
-    assert!(beta.iter().any(|&b| b != beta[0]), "learned β differs between neurons: {beta:?}");
+    let beta = trainer.net.layers[0]
+        .beta
+        .as_tensor()
+        .to_vec1::<f32>()
+        .unwrap();
+    assert!(
+        beta.iter().any(|&b| b != beta[0]),
+        "learned β differs between neurons: {beta:?}"
+    );
 
     let mut layer_spikes = [0usize; 2];
     for b in 0..SAMPLES {
@@ -138,18 +196,32 @@ fn exported_network_spikes_like_the_training_forward_pass_step_for_step() {
             };
             // Groups: layer0, layer1, then the sources input and bias. Layer k's training
             // steps are its steps k + 1 ..= T + k.
-            assert_eq!(recorded(2), spike_set(&encoded.i((.., b, ..)).unwrap(), 0), "sample {b}: input");
+            assert_eq!(
+                recorded(2),
+                spike_set(&encoded.i((.., b, ..)).unwrap(), 0),
+                "sample {b}: input"
+            );
             for (k, layer) in layers.iter().enumerate() {
                 let expected = spike_set(&layer.i((.., b, ..)).unwrap(), k as u32 + 1);
-                let window: BTreeSet<(u32, u32)> = recorded(k).into_iter().filter(|&(step, _)| step <= STEPS + k as u32).collect();
+                let window: BTreeSet<(u32, u32)> = recorded(k)
+                    .into_iter()
+                    .filter(|&(step, _)| step <= STEPS + k as u32)
+                    .collect();
                 assert_eq!(window, expected, "sample {b}, layer {k}, {threads} threads");
                 layer_spikes[k] += expected.len();
             }
         }
     }
-    assert!(layer_spikes.iter().all(|&n| n > 20), "both layers spike: {layer_spikes:?}");
+    assert!(
+        layer_spikes.iter().all(|&n| n > 20),
+        "both layers spike: {layer_spikes:?}"
+    );
     let training_spikes: Vec<usize> = layer_spikes.iter().map(|n| n / 2).collect();
-    assert_eq!(report["training_spikes_per_layer"], serde_json::json!(training_spikes), "{report}");
+    assert_eq!(
+        report["training_spikes_per_layer"],
+        serde_json::json!(training_spikes),
+        "{report}"
+    );
 }
 
 #[test]
@@ -158,35 +230,84 @@ fn broken_weight_files_are_refused_naming_file_line_and_field() {
     let exported = dir.path().join("exported");
     let check = |what: &str| {
         let o = run(&["check", "exported/sample_0.toml"], dir.path());
-        assert_eq!(o.status.code(), Some(2), "{what}: {}", String::from_utf8_lossy(&o.stdout));
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{what}: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
         String::from_utf8_lossy(&o.stderr).into_owned()
     };
     let model = std::fs::read_to_string(exported.join("sample_0.toml")).unwrap();
     let line_of = |needle: &str| model.lines().position(|l| l.contains(needle)).unwrap() + 1;
 
-    std::fs::rename(exported.join("layer1_weight.npy"), exported.join("kept.npy")).unwrap();
+    std::fs::rename(
+        exported.join("layer1_weight.npy"),
+        exported.join("kept.npy"),
+    )
+    .unwrap();
     let err = check("missing weight file");
     let at = format!("sample_0.toml:{}:", line_of("\"layer1_weight.npy"));
-    assert!(err.contains(&at) && err.contains("projections[2].weight.file") && err.contains("cannot read"), "{err}");
+    assert!(
+        err.contains(&at)
+            && err.contains("projections[2].weight.file")
+            && err.contains("cannot read"),
+        "{err}"
+    );
 
-    std::fs::copy(exported.join("layer0_weight.npy"), exported.join("layer1_weight.npy")).unwrap();
+    std::fs::copy(
+        exported.join("layer0_weight.npy"),
+        exported.join("layer1_weight.npy"),
+    )
+    .unwrap();
     let err = check("wrong shape");
-    assert!(err.contains(&at) && err.contains("shape [16, 24], expected [24, 10]"), "{err}");
-    std::fs::rename(exported.join("kept.npy"), exported.join("layer1_weight.npy")).unwrap();
+    assert!(
+        err.contains(&at) && err.contains("shape [16, 24], expected [24, 10]"),
+        "{err}"
+    );
+    std::fs::rename(
+        exported.join("kept.npy"),
+        exported.join("layer1_weight.npy"),
+    )
+    .unwrap();
 
     std::fs::rename(exported.join("layer1_beta.npy"), exported.join("kept.npy")).unwrap();
-    std::fs::copy(exported.join("layer0_beta.npy"), exported.join("layer1_beta.npy")).unwrap();
+    std::fs::copy(
+        exported.join("layer0_beta.npy"),
+        exported.join("layer1_beta.npy"),
+    )
+    .unwrap();
     let err = check("per-neuron values of the wrong length");
-    assert!(err.contains("populations[1].params.beta.file") && err.contains("shape [24], expected [10]"), "{err}");
+    assert!(
+        err.contains("populations[1].params.beta.file")
+            && err.contains("shape [24], expected [10]"),
+        "{err}"
+    );
     let mut beta = ndarray::Array1::from_elem(10, 0.5f32);
     beta[7] = 1.5;
     ndarray_npy::write_npy(exported.join("layer1_beta.npy"), &beta).unwrap();
     let err = check("beta outside [0, 1]");
-    assert!(err.contains("populations[1].params.beta") && err.contains("must lie in [0, 1], got 1.5 (neuron 7)"), "{err}");
+    assert!(
+        err.contains("populations[1].params.beta")
+            && err.contains("must lie in [0, 1], got 1.5 (neuron 7)"),
+        "{err}"
+    );
     std::fs::rename(exported.join("kept.npy"), exported.join("layer1_beta.npy")).unwrap();
 
-    std::fs::write(exported.join("bad.toml"), model.replace("synapse = \"delta\"", "synapse = { model = \"exp_current\", tau = \"5 ms\" }")).unwrap();
+    std::fs::write(
+        exported.join("bad.toml"),
+        model.replace(
+            "synapse = \"delta\"",
+            "synapse = { model = \"exp_current\", tau = \"5 ms\" }",
+        ),
+    )
+    .unwrap();
     let o = run(&["check", "exported/bad.toml"], dir.path());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.code() == Some(2) && err.contains("projections[0].synapse") && err.contains("must be \"delta\""), "{err}");
+    assert!(
+        o.status.code() == Some(2)
+            && err.contains("projections[0].synapse")
+            && err.contains("must be \"delta\""),
+        "{err}"
+    );
 }

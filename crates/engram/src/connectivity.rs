@@ -102,10 +102,10 @@ pub fn build(spec: &ProjectionSpec, index: usize, n_pre: usize, n_post: usize, s
         }
         let mut rw = rng::stream(seed, Purpose::Weights, key(i));
         let mut rd = rng::stream(seed, Purpose::Delays, key(i));
-        for s in row_start[i] as usize..row_start[i + 1] as usize {
+        for &j in &post[row_start[i] as usize..row_start[i + 1] as usize] {
             let w = match &spec.weight {
                 WeightSpec::Value(v) => v.sample(&mut rw),
-                WeightSpec::Matrix(m) => m.values[i * n_post + post[s] as usize],
+                WeightSpec::Matrix(m) => m.values[i * n_post + j as usize],
             };
             weight.push(w as f32);
             delay.push(delay_steps(spec.delay.sample(&mut rd), dt));
