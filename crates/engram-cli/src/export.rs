@@ -21,9 +21,10 @@
 //! sample's label and the class the training forward pass predicts.
 //!
 //! With `--simulate`, each exported file is then run in the simulator and compared with the
-//! training forward pass: spikes of every layer that differ (in its training window), and the
-//! accuracy of both on the exported samples (the class with most output spikes, ties broken as
-//! the training's `argmax` breaks them).
+//! training forward pass: spikes of every layer that differ (in its training window) from the
+//! forward pass as trained (f32) and from the same kernels on the same parameters widened to
+//! f64 (the simulator's precision), and the accuracy of both on the exported samples (the
+//! class with most output spikes, ties broken as the training's `argmax` breaks them).
 //!
 //! Timing: the input spike of training step `t` is at simulator step `t`, and every
 //! projection takes one step (the simulator's minimum delay), so layer `k`'s spike of training
@@ -37,8 +38,9 @@ use std::process::ExitCode;
 
 use candle_core::{DType, IndexOp, Tensor};
 use engram_train::checkpoint;
-use engram_train::lif::Reset;
+use engram_train::lif::{LifOutput, LifRule, Reset, lif_dense};
 use engram_train::model::Input;
+use engram_train::model::SpikingNet;
 use engram_train::train::Batch;
 use ndarray::Array1;
 
@@ -89,12 +91,11 @@ fn run_export(args: ExportArgs) -> Result<(), TrainError> {
         ));
     };
     let spikes = spikes.to_dtype(DType::F32)?;
-    let outputs = trainer.net.forward_layers(&input)?;
-    let last = outputs.last().expect("at least one layer");
+    let last = trainer.net.forward(&input)?;
     let predictions = trainer
         .config
         .loss
-        .scores(last)?
+        .scores(&last)?
         .argmax(1)?
         .to_vec1::<u32>()?;
     let labels = batch.labels.to_vec1::<u32>()?;
@@ -127,7 +128,11 @@ fn run_export(args: ExportArgs) -> Result<(), TrainError> {
         out.join("sample_0.toml").display()
     );
     if args.simulate {
-        let report = simulate(&out, &batch.ids, &outputs, &labels, &predictions)?;
+        let reference = [
+            forward_spikes(&trainer.net, &spikes, DType::F32)?,
+            forward_spikes(&trainer.net, &spikes, DType::F64)?,
+        ];
+        let report = simulate(&out, &batch.ids, &reference, &labels, &predictions)?;
         println!(
             "{}",
             serde_json::to_string_pretty(&report).expect("report serialises")
@@ -136,17 +141,45 @@ fn run_export(args: ExportArgs) -> Result<(), TrainError> {
     Ok(())
 }
 
-/// Runs every exported sample in the simulator; compares its spikes and its predictions with
-/// the training forward pass's `outputs` (one `[T, B, N_k]` tensor per layer).
+/// Every layer's spikes `[T, B, N_k]` in the training forward pass of the all-LIF `net` on
+/// input spikes `x`, in precision `dtype` (the trained f32 parameters, widened for f64).
+fn forward_spikes(net: &SpikingNet, x: &Tensor, dtype: DType) -> Result<Vec<Tensor>, TrainError> {
+    let mut x = x.to_dtype(dtype)?;
+    let mut outputs = Vec::with_capacity(net.layers.len());
+    for layer in &net.layers {
+        let (beta, threshold) = layer.beta_and_threshold()?;
+        let rule = LifRule {
+            output: LifOutput::Spikes,
+            ..layer.rule
+        };
+        let [weight, bias, beta, threshold] = [
+            layer.weight.as_tensor(),
+            layer.bias.as_tensor(),
+            &beta,
+            &threshold,
+        ]
+        .map(|t| t.to_dtype(dtype));
+        x = lif_dense(&x, &weight?, &bias?, &beta?, &threshold?, rule)?;
+        outputs.push(x.to_dtype(DType::F32)?);
+    }
+    Ok(outputs)
+}
+
+/// Runs every exported sample in the simulator; compares its spikes with the training forward
+/// pass's in f32 and f64 (`reference`, one `[T, B, N_k]` tensor per layer each) and its
+/// predictions with `predictions`.
 fn simulate(
     out: &Path,
     ids: &[u64],
-    outputs: &[Tensor],
+    reference: &[Vec<Tensor>; 2],
     labels: &[u32],
     predictions: &[u32],
 ) -> Result<serde_json::Value, TrainError> {
-    let layers = outputs.len();
-    let (mut spikes, mut differing) = (vec![0usize; layers], vec![0usize; layers]);
+    let layers = reference[0].len();
+    let (mut spikes, mut differing) = (
+        vec![0usize; layers],
+        [vec![0usize; layers], vec![0usize; layers]],
+    );
     let (mut right_training, mut right_simulator, mut agree) = (0, 0, 0);
     for (b, id) in ids.iter().enumerate() {
         let path = out.join(format!("sample_{id}.toml"));
@@ -155,8 +188,10 @@ fn simulate(
             .map(|mut net| engram::engine::run(&mut net, None))
             .map_err(|e| TrainError::Usage(e.to_string()))?;
         let mut counts = Vec::new();
-        for (k, output) in outputs.iter().enumerate() {
-            let trained = output.i((.., b, ..))?.to_vec2::<f32>()?;
+        for k in 0..layers {
+            let [trained, wide] = [&reference[0][k], &reference[1][k]]
+                .map(|r| r.i((.., b, ..)).and_then(|r| r.to_vec2::<f32>()));
+            let (trained, wide) = (trained?, wide?);
             let mut fired = vec![vec![false; trained[0].len()]; trained.len()];
             let record = &simulated.spikes[k];
             for (&step, &i) in record.steps.iter().zip(&record.ids) {
@@ -167,10 +202,11 @@ fn simulate(
                     fired[t][i as usize] = true;
                 }
             }
-            for (row, fired) in trained.iter().zip(&fired) {
-                for (&s, &f) in row.iter().zip(fired) {
+            for ((row, wide), fired) in trained.iter().zip(&wide).zip(&fired) {
+                for ((&s, &w), &f) in row.iter().zip(wide).zip(fired) {
                     spikes[k] += usize::from(s == 1.0);
-                    differing[k] += usize::from((s == 1.0) != f);
+                    differing[0][k] += usize::from((s == 1.0) != f);
+                    differing[1][k] += usize::from((w == 1.0) != f);
                 }
             }
             counts = (0..fired[0].len())
@@ -188,7 +224,8 @@ fn simulate(
     Ok(serde_json::json!({
         "samples": ids.len(),
         "training_spikes_per_layer": spikes,
-        "differing_spikes_per_layer": differing,
+        "differing_spikes_per_layer": differing[0],
+        "differing_spikes_per_layer_f64_forward": differing[1],
         "training_accuracy": right_training as f64 / n,
         "simulator_accuracy": right_simulator as f64 / n,
         "same_prediction": agree as f64 / n,
