@@ -186,6 +186,48 @@ mod tests {
     }
 
     #[test]
+    fn a_model_file_with_per_neuron_beta_from_a_file_spikes_at_the_hand_computed_steps() {
+        // bias 0.25, one input of weight 0.5 arriving at step 1, θ = 1. Neuron 2 (β = 1):
+        // v = 0.25, 1.0 (not above θ), 1.25 (spike at 2), 0.5, 0.75, 1.0, 1.25 (spike at 6).
+        // Neurons 0 (β = 0) and 1 (β = 0.5) stay below θ.
+        let dir = tempfile::tempdir().unwrap();
+        ndarray_npy::write_npy(dir.path().join("beta.npy"), &ndarray::arr1(&[0.0f32, 0.5, 1.0])).unwrap();
+        let model = r#"
+            [run]
+            dt = "1 ms"
+            duration = "7 ms"
+            [[populations]]
+            name = "layer"
+            size = 3
+            model = "leaky"
+            params = { beta = { file = "beta.npy" }, bias = 0.25 }
+            [[sources]]
+            name = "input"
+            kind = "spike_times"
+            ids = [0]
+            times = ["0 ms"]
+            [[projections]]
+            pre = "input"
+            post = "layer"
+            connect = { rule = "all_to_all" }
+            synapse = "delta"
+            weight = 0.5
+        "#;
+        let path = dir.path().join("model.toml");
+        std::fs::write(&path, model).unwrap();
+        for threads in [1, 2] {
+            let mut spec = crate::spec::load(&path).unwrap();
+            spec.run.threads = threads;
+            let mut net = crate::network::Network::build(spec).unwrap();
+            let spikes = &crate::engine::run(&mut net, None).spikes[0];
+            assert_eq!((spikes.steps.as_slice(), spikes.ids.as_slice()), ([2, 6].as_slice(), [2, 2].as_slice()), "{threads} threads");
+        }
+        let current = "[[currents]]\ntarget = \"layer\"\namplitude = \"1 nA\"\n";
+        let err = crate::spec::parse(&path, &format!("{model}\n{current}")).unwrap_err().to_string();
+        assert!(err.contains("currents[0].target") && err.contains("takes no injected current"), "{err}");
+    }
+
+    #[test]
     fn per_neuron_constants_follow_the_block_offset() {
         let c = consts(&[0.0, 0.5, 1.0], 10.0, 0.0, LeakyReset::Subtract).block(1, 3);
         let mut state = vec![vec![2.0], vec![0.0]];
