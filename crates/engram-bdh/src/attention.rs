@@ -5,14 +5,12 @@
 //! Xpre = V·encoder[h],  X = ReLU(Xpre),  X̃ = R X                 [B·T, N] per head
 //! Sc   = tril₋₁(X̃ X̃ᵀ),  A = Sc·V,  Â = LN(A)                    per sequence
 //! Ypre = Â·encoder_v[h],  G = X ⊙ ReLU(Ypre) ⊙ M                  M: dropout multipliers
-//! m    = Σ_h G_h · decoder[h]                                     [B·T, D]
 //! ```
 //!
 //! Backward, with `∂G` given (`tril₋₁` keeps `s < t`; LN's backward uses the saved `Â` and
 //! `1/σ`):
 //!
 //! ```text
-//! ∂G   = ∂m · decoder[h]ᵀ (on G ≠ 0),   ∂decoder[h] = G_hᵀ ∂m
 //! ∂X   = ∂G ⊙ ReLU(Ypre) ⊙ M,           ∂Ypre = ∂G ⊙ X ⊙ 1[Ypre > 0] ⊙ M
 //! ∂encoder_v[h] = Âᵀ ∂Ypre,             ∂Â = ∂Ypre · encoder_v[h]ᵀ
 //! ∂A   = (∂Â − mean(∂Â) − Â·mean(∂Â ⊙ Â)) / σ
@@ -21,12 +19,8 @@
 //! ```
 //!
 //! Compared with one candle op per operation it makes no intermediate graph nodes (no
-//! gradient accumulation passes), the causal products are computed block-triangularly
-//! (blocks of [`BLOCK`] tokens): only the blocks on or below the diagonal are multiplied, and
-//! the decoder touches only the active entries of the sparse `G`: `m` sums the decoder rows of
-//! active neurons, and `∂G` is only needed where `G ≠ 0` (elsewhere `X = 0`, where `∂Xpre`
-//! vanishes, or `ReLU(Ypre) ⊙ M = 0` and `Y`'s factor in `∂Ypre` vanishes), so its dot
-//! products are taken there alone.
+//! gradient accumulation passes), and the causal products are computed block-triangularly
+//! (blocks of [`BLOCK`] tokens): only the blocks on or below the diagonal are multiplied.
 //! The forward keeps `Xpre`, `X̃`, `Sc`, `Â`, `1/σ` and `Ypre` for the backward when a
 //! gradient is wanted. Tested against [`crate::model::Kernels::Reference`].
 
@@ -126,24 +120,20 @@ struct Saved {
     ypre: Vec<f32>,
 }
 
-/// `m` `[B·T, D]` for the residual `v` `[B·T, D]`, with dropout multipliers `mask`
-/// (`[H, B·T, N]`) if given; gradients reach `v`, `encoder`, `encoder_v` and `decoder`.
+/// `G` `[H, B·T, N]` for the residual `v` `[B·T, D]`, with dropout multipliers `mask`
+/// (`[H, B·T, N]`) if given; gradients reach `v`, `encoder` and `encoder_v`.
 pub fn neuron_block(
     v: &Tensor,
     encoder: &Tensor,
     encoder_v: &Tensor,
-    decoder: &Tensor,
     table: &Arc<RopeTable>,
     dims: Dims,
     mask: Option<Vec<f32>>,
 ) -> Result<Tensor> {
-    let keep = [v, encoder, encoder_v, decoder]
-        .iter()
-        .any(|t| t.track_op());
-    let encoders = Tensor::cat(&[encoder, encoder_v], 0)?;
+    let keep = v.track_op() || encoder.track_op() || encoder_v.track_op();
     v.contiguous()?.apply_op3(
-        &encoders,
-        &decoder.contiguous()?,
+        &encoder.contiguous()?,
+        &encoder_v.contiguous()?,
         NeuronBlock {
             dims,
             table: table.clone(),
@@ -178,11 +168,11 @@ fn with_slice<R>(t: &Tensor, what: &str, body: impl FnOnce(&[f32]) -> Result<R>)
 }
 
 impl NeuronBlock {
-    fn check(&self, v: &[usize], encoders: &[usize], dec: &[usize]) -> Result<()> {
+    fn check(&self, v: &[usize], enc: &[usize], enc_v: &[usize]) -> Result<()> {
         let Dims { d, heads, n, .. } = self.dims;
-        if v != [self.dims.rows(), d] || encoders != [2 * heads, d, n] || dec != [heads * n, d] {
+        if v != [self.dims.rows(), d] || enc != [heads, d, n] || enc_v != [heads, d, n] {
             bail!(
-                "neuron block: v {v:?}, encoders {encoders:?}, decoder {dec:?} do not fit {:?}",
+                "neuron block: v {v:?}, encoder {enc:?}, encoder_v {enc_v:?} do not fit {:?}",
                 self.dims
             )
         }
@@ -206,25 +196,7 @@ impl NeuronBlock {
         self.mask.as_ref().map_or(1.0, |m| m[i])
     }
 
-    /// `G` at index `i` of `[H, B·T, N]`.
-    /// `G` over the index range `at` of `[H, B·T, N]`, written to `out`.
-    fn gate(&self, s: &Saved, at: Range<usize>, out: &mut [f32]) {
-        let (x, y) = (&s.xpre[at.clone()], &s.ypre[at.clone()]);
-        match &self.mask {
-            Some(m) => {
-                for (((o, x), y), m) in out.iter_mut().zip(x).zip(y).zip(&m[at]) {
-                    *o = x.max(0.0) * y.max(0.0) * m;
-                }
-            }
-            None => {
-                for ((o, x), y) in out.iter_mut().zip(x).zip(y) {
-                    *o = x.max(0.0) * y.max(0.0);
-                }
-            }
-        }
-    }
-
-    fn forward(&self, v: &[f32], encoders: &[f32], dec: &[f32]) -> (Vec<f32>, Saved) {
+    fn forward(&self, v: &[f32], enc: &[f32], enc_v: &[f32]) -> (Vec<f32>, Saved) {
         let Dims {
             batch,
             block: t,
@@ -241,8 +213,7 @@ impl NeuronBlock {
             inv_sigma: vec![0.0; heads * rows],
             ypre: vec![0.0; heads * rows * n],
         };
-        let (enc, enc_v) = encoders.split_at(heads * d * n);
-        let mut m = vec![0.0; rows * d];
+        let mut g = vec![0.0; heads * rows * n];
         let mut x = vec![0.0; n];
         for h in 0..heads {
             let (wx, wy) = (
@@ -304,26 +275,20 @@ impl NeuronBlock {
                 (wy, n, 1),
                 false,
             );
-            for (r, m_row) in m.chunks_exact_mut(d).enumerate() {
-                let at = head.start + r * n;
-                self.gate(&s, at..at + n, &mut x);
-                for (i, &g) in x.iter().enumerate() {
-                    if g != 0.0 {
-                        axpy(m_row, g, &dec[(h * n + i) * d..(h * n + i + 1) * d]);
-                    }
-                }
+            for i in head {
+                g[i] = s.xpre[i].max(0.0) * s.ypre[i].max(0.0) * self.mask(i);
             }
         }
-        (m, s)
+        (g, s)
     }
 
     fn backward(
         &self,
         s: &Saved,
         v: &[f32],
-        encoders: &[f32],
-        dec: &[f32],
-        dm: &[f32],
+        enc: &[f32],
+        enc_v: &[f32],
+        dg: &[f32],
     ) -> [Vec<f32>; 3] {
         let Dims {
             batch,
@@ -333,13 +298,11 @@ impl NeuronBlock {
             n,
         } = self.dims;
         let rows = self.dims.rows();
-        let (enc, enc_v) = encoders.split_at(heads * d * n);
-        let (mut dv, mut dencoders, mut ddec) = (
+        let (mut dv, mut denc, mut denc_v) = (
             vec![0.0; rows * d],
-            vec![0.0; 2 * heads * d * n],
-            vec![0.0; heads * n * d],
+            vec![0.0; heads * d * n],
+            vec![0.0; heads * d * n],
         );
-        let (denc, denc_v) = dencoders.split_at_mut(heads * d * n);
         let mut dx = vec![0.0; rows * n];
         let mut dypre = vec![0.0; rows * n];
         let mut da = vec![0.0; rows * d];
@@ -357,19 +320,14 @@ impl NeuronBlock {
                 &s.ypre[head.clone()],
                 &s.xr[head.clone()],
             );
-            for (r, dm_row) in dm.chunks_exact(d).enumerate() {
-                self.gate(s, head.start + r * n..head.start + (r + 1) * n, &mut back);
-                for (i, &g) in back.iter().enumerate() {
-                    let k = r * n + i;
-                    (dx[k], dypre[k]) = if g != 0.0 {
-                        let row = (h * n + i) * d..(h * n + i + 1) * d;
-                        let gm = dot(dm_row, &dec[row.clone()]) * self.mask(head.start + k);
-                        axpy(&mut ddec[row], g, dm_row);
-                        (gm * ypre[k], gm * xpre[k])
-                    } else {
-                        (0.0, 0.0)
-                    };
-                }
+            for (k, i) in head.clone().enumerate() {
+                let gm = dg[i] * self.mask(i);
+                dx[k] = gm * ypre[k].max(0.0);
+                dypre[k] = if ypre[k] > 0.0 {
+                    gm * xpre[k].max(0.0)
+                } else {
+                    0.0
+                };
             }
             let ahat = &s.ahat[h * rows * d..(h + 1) * rows * d];
             let dwy = &mut denc_v[h * d * n..(h + 1) * d * n];
@@ -447,30 +405,8 @@ impl NeuronBlock {
             product(dwx, n, (d, n, rows), (v, 1, d), (&dx, n, 1), false);
             product(&mut dv, d, (rows, d, n), (&dx, n, 1), (wx, 1, n), true);
         }
-        [dv, dencoders, ddec]
+        [dv, denc, denc_v]
     }
-}
-
-/// `out += w · row`.
-fn axpy(out: &mut [f32], w: f32, row: &[f32]) {
-    out.iter_mut().zip(row).for_each(|(o, r)| *o += w * r);
-}
-
-/// `Σ a·b`, in eight lanes so that it vectorises.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; 8];
-    for (ca, cb) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
-        for l in 0..8 {
-            lanes[l] += ca[l] * cb[l];
-        }
-    }
-    let tail = a.len() - a.len() % 8;
-    lanes.iter().sum::<f32>()
-        + a[tail..]
-            .iter()
-            .zip(&b[tail..])
-            .map(|(x, y)| x * y)
-            .sum::<f32>()
 }
 
 /// LayerNorm of `row` in place (no affine, biased variance); returns `1/σ`.
@@ -509,44 +445,45 @@ impl CustomOp3 for NeuronBlock {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         self.check(l1.dims(), l2.dims(), l3.dims())?;
-        let (m, saved) = self.forward(
+        let (g, saved) = self.forward(
             slice(s1, l1, "v")?,
-            slice(s2, l2, "encoders")?,
-            slice(s3, l3, "decoder")?,
+            slice(s2, l2, "encoder")?,
+            slice(s3, l3, "encoder_v")?,
         );
         if self.keep {
             *self.saved.lock().expect("saved activations") = Some(saved);
         }
+        let Dims { heads, n, .. } = self.dims;
         Ok((
-            CpuStorage::F32(m),
-            Shape::from((self.dims.rows(), self.dims.d)),
+            CpuStorage::F32(g),
+            Shape::from((heads, self.dims.rows(), n)),
         ))
     }
 
     fn bwd(
         &self,
         v: &Tensor,
-        encoders: &Tensor,
-        dec: &Tensor,
+        enc: &Tensor,
+        enc_v: &Tensor,
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let Some(saved) = self.saved.lock().expect("saved activations").take() else {
             bail!("neuron block: backward without the saved forward activations")
         };
-        let [dv, de, dd] = with_slice(v, "v", |v| {
-            with_slice(encoders, "encoders", |e| {
-                with_slice(dec, "decoder", |dc| {
+        let [dv, de, dev] = with_slice(v, "v", |v| {
+            with_slice(enc, "encoder", |e| {
+                with_slice(enc_v, "encoder_v", |ev| {
                     with_slice(&grad.contiguous()?, "gradient", |g| {
-                        Ok(self.backward(&saved, v, e, dc, g))
+                        Ok(self.backward(&saved, v, e, ev, g))
                     })
                 })
             })
         })?;
         Ok((
             Some(Tensor::from_vec(dv, v.shape(), v.device())?),
-            Some(Tensor::from_vec(de, encoders.shape(), encoders.device())?),
-            Some(Tensor::from_vec(dd, dec.shape(), dec.device())?),
+            Some(Tensor::from_vec(de, enc.shape(), enc.device())?),
+            Some(Tensor::from_vec(dev, enc_v.shape(), enc_v.device())?),
         ))
     }
 }

@@ -28,7 +28,7 @@
 use std::sync::Arc;
 
 use candle_core::{D, DType, Device, Result, Tensor, Var};
-use rand::Rng;
+use rand::{Rng, RngExt};
 use rand_distr::{Distribution, StandardNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -199,9 +199,8 @@ pub fn dropout_mask(count: usize, p: f64, rng: &mut impl Rng) -> Vec<f32> {
         .collect()
 }
 
-/// `m = Σ_h G_h · decoder[h]` `[B·T, D]` from the residual `v` `[B·T, D]`, one candle op
-/// per operation: ReLU, RoPE (as `x ⊙ cos + swap(x) ⊙ sin±`), masked scores, LN, gate,
-/// dropout, decoder.
+/// `G` `[H, B·T, N]` from the residual `v` `[B·T, D]` one candle op per operation: ReLU,
+/// RoPE (as `x ⊙ cos + swap(x) ⊙ sin±`), masked scores, LN, gate, dropout.
 pub fn neuron_block_reference(
     params: &Params,
     low: &Lowered,
@@ -229,12 +228,10 @@ pub fn neuron_block_reference(
         .matmul(params.encoder_v.as_tensor())?
         .relu()?;
     let g = (x * y)?;
-    let g = match mask {
-        Some(m) => (g * Tensor::from_vec(m, (h, bt, n), &Device::Cpu)?)?,
-        None => g,
-    };
-    g.matmul(&params.decoder.as_tensor().reshape((h, n, d))?)?
-        .sum(0)
+    match mask {
+        Some(m) => g * Tensor::from_vec(m, (h, bt, n), &Device::Cpu)?,
+        None => Ok(g),
+    }
 }
 
 /// The logits `(B·T, V)` for `tokens`, `batch` sequences of `low.block` bytes each
@@ -262,6 +259,7 @@ pub fn forward(
         )
     }
     let ids = Tensor::from_slice(tokens, bt, &Device::Cpu)?;
+    let decoder = params.decoder.as_tensor().reshape((h, n, d))?;
     let dims = attention::Dims {
         batch,
         block: t,
@@ -277,18 +275,18 @@ pub fn forward(
             }
             _ => None,
         };
-        let m = match kernels {
+        let g = match kernels {
             Kernels::Reference => neuron_block_reference(params, low, &v, dims, mask)?,
             Kernels::Fused => attention::neuron_block(
                 &v,
                 params.encoder.as_tensor(),
                 params.encoder_v.as_tensor(),
-                params.decoder.as_tensor(),
                 &low.table,
                 dims,
                 mask,
             )?,
         };
+        let m = g.matmul(&decoder)?.sum(0)?;
         v = layer_norm(&(&v + layer_norm(&m)?)?)?;
     }
     v.matmul(params.lm_head.as_tensor())
