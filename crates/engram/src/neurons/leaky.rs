@@ -212,6 +212,8 @@ mod tests {
             connect = { rule = "all_to_all" }
             synapse = "delta"
             weight = 0.5
+            [monitors]
+            state = [{ population = "layer", variables = ["v"], neurons = [2] }]
         "#;
         let path = dir.path().join("model.toml");
         std::fs::write(&path, model).unwrap();
@@ -219,12 +221,23 @@ mod tests {
             let mut spec = crate::spec::load(&path).unwrap();
             spec.run.threads = threads;
             let mut net = crate::network::Network::build(spec).unwrap();
-            let spikes = &crate::engine::run(&mut net, None).spikes[0];
+            let result = crate::engine::run(&mut net, None);
+            let spikes = &result.spikes[0];
             assert_eq!((spikes.steps.as_slice(), spikes.ids.as_slice()), ([2, 6].as_slice(), [2, 2].as_slice()), "{threads} threads");
+            // Written as it is (dimensionless), sampled at the start of each step.
+            let out = dir.path().join(format!("out{threads}"));
+            let summary = crate::output::Summary::new(&path, &net, &result, 0.0);
+            crate::output::write_all(&out, &net, &result, &summary).unwrap();
+            let file = std::fs::File::open(out.join("state.npz")).unwrap();
+            let v: ndarray::Array2<f64> = ndarray_npy::NpzReader::new(file).unwrap().by_name("layer_v").unwrap();
+            assert_eq!(v.column(0).to_vec(), [0.0, 0.25, 1.0, 1.25, 0.5, 0.75, 1.0]);
         }
         let current = "[[currents]]\ntarget = \"layer\"\namplitude = \"1 nA\"\n";
         let err = crate::spec::parse(&path, &format!("{model}\n{current}")).unwrap_err().to_string();
         assert!(err.contains("currents[0].target") && err.contains("takes no injected current"), "{err}");
+        let stdp = r#"plasticity = { rule = "stdp", tau_plus = "20 ms", tau_minus = "20 ms", a_plus = "0.1 mV", a_minus = "-0.1 mV", w_max = "1 mV" }"#;
+        let err = crate::spec::parse(&path, &model.replace("weight = 0.5", &format!("weight = 0.5\n{stdp}"))).unwrap_err().to_string();
+        assert!(err.contains("projections[0].plasticity") && err.contains("take no plasticity rule"), "{err}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::engine::{self, RunResult};
 use crate::error::{EngramError, Result};
 use crate::network::Network;
+use crate::neurons::NeuronParams;
 use crate::spec::NetworkSpec;
 use crate::stats::{self, SpikeStats};
 use crate::units::Dim;
@@ -115,9 +116,11 @@ impl Summary {
     }
 }
 
-/// Conversion of a state variable to SI units for output.
-fn si_scale(var: &str) -> f64 {
+/// Conversion of a state variable of a `neuron` to SI units for output (none for the
+/// dimensionless `leaky` model).
+fn si_scale(neuron: &NeuronParams, var: &str) -> f64 {
     match var {
+        _ if matches!(neuron, NeuronParams::Leaky(_)) => 1.0,
         "v" | "th" => 1e-3,
         "w" => 1e-9,
         _ => 1.0,
@@ -152,12 +155,13 @@ fn write_state(path: &Path, net: &Network, result: &RunResult) -> Result<()> {
     for rec in &result.states {
         let width = rec.neurons.len();
         let samples = rec.sample_steps.len();
+        let neuron = &net.spec.populations.iter().find(|p| p.name == rec.population).expect("resolved by the loader").neuron;
         let t: Array1<f64> = rec.sample_steps.iter().map(|&k| k as f64 * dt_s).collect();
         npz.add_array(format!("{}_t", rec.population), &t).map_err(|e| npz_error(path, e))?;
         let ids: Array1<i64> = rec.neurons.iter().map(|&i| i as i64).collect();
         npz.add_array(format!("{}_ids", rec.population), &ids).map_err(|e| npz_error(path, e))?;
         for (var, values) in rec.variables.iter().zip(&rec.values) {
-            let scale = si_scale(var);
+            let scale = si_scale(neuron, var);
             let a = Array2::from_shape_vec((samples, width), values.iter().map(|x| x * scale).collect())
                 .map_err(|e| npz_error(path, e))?;
             npz.add_array(format!("{}_{var}", rec.population), &a).map_err(|e| npz_error(path, e))?;

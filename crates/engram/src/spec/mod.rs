@@ -561,6 +561,9 @@ fn read_projection(
     if leaky && synapse != SynapseModel::Delta {
         return Err(t.field_error("synapse", format!("`{post}` is a leaky population: its synapses must be \"delta\" (weights add to I_t)")));
     }
+    if leaky && t.get("plasticity").is_some() {
+        return Err(t.field_error("plasticity", format!("`{post}` is a leaky population: its dimensionless weights take no plasticity rule")));
+    }
     let connect = read_connect(t, n_pre, n_post, same_population)?;
     let weight_dim = if leaky { Dim::DIMENSIONLESS } else { synapse.weight_dim() };
     let weight = WeightSpec::read(t, "weight", weight_dim, n_pre, n_post)?.ok_or_else(|| t.missing("weight"))?;
