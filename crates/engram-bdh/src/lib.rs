@@ -12,6 +12,8 @@
 //! - [`attention`]: a layer's neuron block (projections, ReLU, RoPE, causal linear attention,
 //!   LayerNorm, gating, dropout) as one fused op with a hand-written backward.
 //! - [`data`], [`train`], [`checkpoint`]: byte corpus, training loop, safetensors checkpoints.
+//! - [`inspect`]: interpretability tools: activation sparsity, the synaptic state and neuron
+//!   graph of a text, the monosemantic synapse probe.
 //!
 //! Neuron tensors are laid out `[H, B·T, N]` (head, batch-major tokens, neuron in the head).
 
@@ -19,6 +21,7 @@ pub mod attention;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod inspect;
 pub mod model;
 pub mod recurrent;
 pub mod rope;

@@ -53,6 +53,20 @@ struct Scratch {
     m: Vec<f32>,
 }
 
+/// What a step computed in one layer and head, shown to the observer of
+/// [`Recurrent::step_observed`] (the interpretability tools of [`crate::inspect`]).
+pub struct HeadActivity<'a> {
+    /// The layer, from 0.
+    pub layer: usize,
+    pub head: usize,
+    /// The layer's input `v^{l−1}` (D).
+    pub input: &'a [f32],
+    /// `x = ReLU(v^{l−1} · encoder[h])`, before the rotation (N).
+    pub x: &'a [f32],
+    /// `LN(a) · encoder_v[h]` before the ReLU (N): `y = max(·, 0)`, `g = x ⊙ y`.
+    pub y_pre: &'a [f32],
+}
+
 /// `out += w · row` over equal-length slices.
 fn axpy(out: &mut [f32], w: f32, row: &[f32]) {
     for (o, r) in out.iter_mut().zip(row) {
@@ -95,6 +109,11 @@ impl Recurrent {
         })
     }
 
+    /// The model's shape.
+    pub fn config(&self) -> &BdhConfig {
+        &self.config
+    }
+
     /// An empty state (no token seen).
     pub fn state(&self) -> State {
         let (d, h, n) = (
@@ -121,6 +140,18 @@ impl Recurrent {
     /// Consumes `token` at the state's position and writes the next-byte logits (length
     /// [`VOCAB`]) to `logits`.
     pub fn step(&self, state: &mut State, token: u8, logits: &mut [f32]) {
+        self.step_observed(state, token, logits, |_| {});
+    }
+
+    /// [`Recurrent::step`], showing `observe` every layer's and head's activity in order
+    /// (layer by layer, heads in order within a layer).
+    pub fn step_observed(
+        &self,
+        state: &mut State,
+        token: u8,
+        logits: &mut [f32],
+        mut observe: impl FnMut(&HeadActivity),
+    ) {
         let (d, h, n) = (
             self.config.n_embd,
             self.config.n_head,
@@ -137,9 +168,9 @@ impl Recurrent {
         let t = usize::from(token);
         sc.v.copy_from_slice(&self.embed[t * d..(t + 1) * d]);
         layer_norm(&mut sc.v);
-        for layer in synapses.chunks_exact_mut(h * n * d) {
+        for (layer, synapses) in synapses.chunks_exact_mut(h * n * d).enumerate() {
             sc.m.fill(0.0);
-            for (head, s) in layer.chunks_exact_mut(n * d).enumerate() {
+            for (head, s) in synapses.chunks_exact_mut(n * d).enumerate() {
                 let weights = head * d * n..(head + 1) * d * n;
                 let x = &mut sc.x[head * n..(head + 1) * n];
                 vec_mat(&sc.v, &self.encoder[weights.clone()], x);
@@ -154,6 +185,13 @@ impl Recurrent {
                 }
                 layer_norm(&mut sc.a);
                 vec_mat(&sc.a, &self.encoder_v[weights], &mut sc.y);
+                observe(&HeadActivity {
+                    layer,
+                    head,
+                    input: &sc.v,
+                    x,
+                    y_pre: &sc.y,
+                });
                 let rows = &self.decoder[head * n * d..(head + 1) * n * d];
                 for ((&xi, &yi), row) in x.iter().zip(&sc.y).zip(rows.chunks_exact(d)) {
                     let g = xi * yi.max(0.0);
