@@ -500,7 +500,7 @@ fn plasticity_is_accepted_as_written() {
 fn unknown_plasticity_rule() {
     let e = assert_bad(&with_plasticity(&STDP.replace("\"stdp\"", "\"bcm\""), None), 32, "projections[0].plasticity.rule");
     assert!(
-        e.contains("unknown plasticity rule `bcm` (expected one of: stdp, triplet, tsodyks_markram, three_factor, astrocyte_stdp, synaptic_scaling)"),
+        e.contains("unknown plasticity rule `bcm` (expected one of: stdp, triplet, tsodyks_markram, three_factor, astrocyte_stdp, synaptic_scaling, inhibitory_stdp)"),
         "{e}"
     );
 }
@@ -736,4 +736,68 @@ fn threshold_adaptation_is_accepted_on_adaptive_lif_only() {
         let e = assert_bad(&with_homeostasis("adaptive_lif", &HOMEOSTASIS.replace(from, to)), 12, &format!("populations[0].homeostasis.{field}"));
         assert!(e.contains(message), "{to}: {e}");
     }
+}
+
+const INHIBITORY_STDP: &str = r#"{ rule = "inhibitory_stdp", tau = "20 ms", eta = "0.01 nS", target_rate = "5 Hz", w_max = "20 nS" }"#;
+
+/// `BASE` with a `plasticity` table added to its second, inhibitory projection (after its
+/// `delay`, line 39: the table is line 40), and optionally line `line` replaced by `text`.
+fn with_inhibitory_plasticity(table: &str, line: Option<(usize, &str)>) -> String {
+    base_line(39, r#"delay = "0.5 ms""#);
+    let mut lines: Vec<String> = BASE.lines().map(String::from).collect();
+    if let Some((n, text)) = line {
+        lines[n - 1] = text.to_string();
+    }
+    lines.insert(39, format!("plasticity = {table}"));
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn inhibitory_stdp_is_accepted_on_inhibitory_synapses() {
+    let f = run_model(&with_inhibitory_plasticity(INHIBITORY_STDP, None), &[]);
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let s = read_summary(&f.out);
+    let p = &s["model"]["projections"][1]["plasticity"];
+    assert!(p["rule"] == "inhibitory_stdp" && p["target_rate"] == 0.005 && p["tau"] == 20.0, "{p}");
+    let state = std::fs::read(f.out.join("state.npz")).unwrap();
+    let weights = b"weights_projection1.npy";
+    assert!(state.windows(weights.len()).any(|w| w == weights), "state.npz lacks the learned weights");
+    // Current synapses take non-positive weights, whose magnitude the rule changes.
+    let current = r#"synapse = { model = "exp_current", tau = "10 ms", name = "inh" }"#;
+    let text = with_inhibitory_plasticity(&INHIBITORY_STDP.replace(" nS", " pA"), Some((37, current))).replace(r#"weight = "2 nS""#, r#"weight = "-2 pA""#);
+    let f = run_model(&text, &[]);
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+}
+
+#[test]
+fn inhibitory_stdp_on_a_synapse_that_does_not_inhibit() {
+    // The excitatory projection (E_rev 0 mV, above the -50 mV threshold).
+    let e = assert_bad(&with_plasticity(INHIBITORY_STDP, None), 29, "projections[0].synapse");
+    assert!(e.contains("reversal potential 0 mV is not below the postsynaptic threshold -50 mV"), "{e}");
+    // A positive current weight excites.
+    let current = r#"synapse = { model = "exp_current", tau = "10 ms", name = "inh" }"#;
+    let text = with_inhibitory_plasticity(&INHIBITORY_STDP.replace(" nS", " pA"), Some((37, current))).replace(r#"weight = "2 nS""#, r#"weight = "2 pA""#);
+    let e = assert_bad(&text, 38, "projections[1].weight");
+    assert!(e.contains("must not be positive"), "{e}");
+    let alpha = r#"synapse = { model = "alpha_cond", tau = "10 ms", e_rev = "-80 mV", name = "inh" }"#;
+    let e = assert_bad(&with_inhibitory_plasticity(INHIBITORY_STDP, Some((37, alpha))), 40, "projections[1].plasticity.rule");
+    assert!(e.contains("not on alpha synapses"), "{e}");
+}
+
+#[test]
+fn bad_inhibitory_stdp_parameters() {
+    for (from, to, field, message) in [
+        (r#"eta = "0.01 nS""#, r#"eta = "-0.01 nS""#, "eta", "must be positive (a negative rate would drive the neuron away from its target rate)"),
+        (r#", target_rate = "5 Hz""#, "", "target_rate", "missing required field `target_rate`"),
+        (r#"target_rate = "5 Hz""#, r#"target_rate = "0 Hz""#, "target_rate", "must be positive"),
+        (r#"tau = "20 ms""#, r#"tau = "20 mV""#, "tau", "expected a time"),
+        (r#"w_max = "20 nS""#, r#"w_max = "20 pA""#, "w_max", "expected a conductance"),
+        (r#"w_max = "20 nS""#, r#"w_max = "20 nS", a_plus = "0.1 nS""#, "a_plus", "unknown field `a_plus`"),
+    ] {
+        let e = assert_bad(&with_inhibitory_plasticity(&INHIBITORY_STDP.replace(from, to), None), 40, &format!("projections[1].plasticity.{field}"));
+        assert!(e.contains(message), "{to}: {e}");
+    }
+    // Initial weights above w_max.
+    let e = assert_bad(&with_inhibitory_plasticity(INHIBITORY_STDP, Some((38, r#"weight = "30 nS""#))), 38, "projections[1].weight");
+    assert!(e.contains("within [0, w_max"), "{e}");
 }

@@ -16,7 +16,7 @@ use crate::exchange::{SpikeBoard, StepBarrier};
 use crate::network::{Delays, LocalSource, Network, PlasticRule, PopulationShard, ProjectionShard, Shard, Weights, row_range};
 use crate::neurons::{NeuronConsts, StepInput, lif};
 use crate::plasticity::short_term::ShortTermSynapses;
-use crate::plasticity::{astrocyte, homeostasis, stdp, three_factor, triplet};
+use crate::plasticity::{astrocyte, homeostasis, inhibitory, stdp, three_factor, triplet};
 use crate::rng;
 use crate::synapses::{Accumulators, ExpInput};
 
@@ -29,7 +29,7 @@ pub const SCHEDULE: &[(&str, &str)] = &[
     ("sources", "emit the spikes of Poisson and spike-time sources"),
     ("exchange", "publish this step's spikes to every shard (one barrier)"),
     ("propagate", "for every spike, add each synapse's weight (times its Tsodyks-Markram efficacy u*x at arrival, where the projection has one) to its target's ring slot t + delay (to the channel itself for a one-step delay)"),
-    ("plasticity", "per weight-changing rule: three-factor first integrates the weights over [t-dt, t] in closed form; decay the traces (pair, triplet, three-factor); apply the spikes that reach plastic synapses now, then this step's postsynaptic spikes (astrocyte STDP: both with the traces from before this step, then its traces and astrocyte advance); the three-factor modulator takes this step's spikes; synaptic scaling multiplies each neuron's incoming weights by its rate error over [t, t+dt]"),
+    ("plasticity", "per weight-changing rule: three-factor first integrates the weights over [t-dt, t] in closed form; decay the traces (pair, triplet, three-factor, inhibitory); apply the spikes that reach plastic synapses now, then this step's postsynaptic spikes (astrocyte STDP: both with the traces from before this step, then its traces and astrocyte advance); the three-factor modulator takes this step's spikes; synaptic scaling multiplies each neuron's incoming weights by its rate error over [t, t+dt]"),
     ("record_spikes", "store this step's spikes, stamped with time t"),
 ];
 
@@ -193,6 +193,7 @@ fn run_shard(
                 }
                 Some(PlasticRule::AstrocyteStdp(_)) => astrocyte::step_projection(proj, sent, post_spikes, &incoming),
                 Some(PlasticRule::SynapticScaling(_)) => homeostasis::scale_projection(proj, post_spikes),
+                Some(PlasticRule::Inhibitory(_)) => inhibitory::step_projection(proj, sent, post_spikes),
                 None => {}
             }
         }

@@ -12,6 +12,7 @@ use crate::neurons::{NeuronConsts, NeuronParams, RefractoryEnd};
 use crate::plasticity::SynapseArrivals;
 use crate::plasticity::astrocyte::AstroStdpState;
 use crate::plasticity::homeostasis::{ScalingState, ThresholdAdaptation};
+use crate::plasticity::inhibitory::InhibitoryState;
 use crate::plasticity::short_term::ShortTermSynapses;
 use crate::plasticity::stdp::{ScaledTraces, StdpParams};
 use crate::plasticity::three_factor::ThreeFactorState;
@@ -206,6 +207,8 @@ pub enum PlasticRule {
     AstrocyteStdp(AstroStdpState),
     /// Synaptic scaling (`plasticity::homeostasis`).
     SynapticScaling(ScalingState),
+    /// Inhibitory STDP toward a target rate (`plasticity::inhibitory`).
+    Inhibitory(InhibitoryState),
 }
 
 /// The synapses of one projection whose targets lie in one shard.
@@ -528,6 +531,11 @@ impl Network {
                         Some(PlasticRule::AstrocyteStdp(state))
                     }
                     Some(Plasticity::SynapticScaling(params)) => Some(PlasticRule::SynapticScaling(ScalingState::new(params, n_local, dt)?)),
+                    Some(Plasticity::InhibitoryStdp(params)) => {
+                        // Conductances are stored as g, current and voltage weights as -g.
+                        let sign = if proj.synapse.is_conductance() { 1.0 } else { -1.0 };
+                        Some(PlasticRule::Inhibitory(InhibitoryState::new(params, sign, dt, n_pre_traces, n_local)?))
+                    }
                     Some(Plasticity::TsodyksMarkram(_)) | None => None,
                 };
                 let short_term = match &proj.plasticity {

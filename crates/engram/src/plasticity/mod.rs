@@ -8,8 +8,8 @@
 //! Verified against the specification (`shared/specs/model-specs.md` §3.4, §3.7, §9.7-9.9).
 //! In the run loop, a projection selects its rule with `plasticity = { rule = "...", ... }`:
 //! pair STDP (`"stdp"`), triplet STDP (`"triplet"`), the three-factor rule
-//! (`"three_factor"`), NALSM's astrocyte-modulated STDP (`"astrocyte_stdp"`) and synaptic
-//! scaling (`"synaptic_scaling"`) change the stored weights in the schedule's `plasticity`
+//! (`"three_factor"`), NALSM's astrocyte-modulated STDP (`"astrocyte_stdp"`), inhibitory STDP
+//! toward a target rate (`"inhibitory_stdp"`) and synaptic scaling (`"synaptic_scaling"`) change the stored weights in the schedule's `plasticity`
 //! phase (each module's `step_projection` / `scale_projection`); Tsodyks-Markram short-term
 //! plasticity (`"tsodyks_markram"`, `short_term::ShortTermSynapses`) scales transmitted
 //! spikes in the `propagate` phase. A population takes intrinsic threshold adaptation with
@@ -18,6 +18,7 @@
 
 pub mod astrocyte;
 pub mod homeostasis;
+pub mod inhibitory;
 pub mod nalsm_neuron;
 pub mod short_term;
 pub mod stdp;

@@ -16,6 +16,7 @@ use crate::error::{EngramError, Result};
 use crate::neurons::{self, NeuronParams};
 use crate::plasticity::astrocyte::AstroStdpSpec;
 use crate::plasticity::homeostasis::HomeostasisParams;
+use crate::plasticity::inhibitory::InhibitoryStdpParams;
 use crate::plasticity::short_term::TsodyksParams;
 use crate::plasticity::stdp::StdpParams;
 use crate::plasticity::three_factor::ThreeFactorSpec;
@@ -116,6 +117,9 @@ pub enum Plasticity {
     AstrocyteStdp(AstroStdpSpec),
     /// Synaptic scaling toward a target rate (`plasticity::homeostasis`).
     SynapticScaling(HomeostasisParams),
+    /// Inhibitory STDP holding the postsynaptic neurons at a target rate
+    /// (`plasticity::inhibitory`): changes the strength of inhibitory weights.
+    InhibitoryStdp(InhibitoryStdpParams),
 }
 
 /// An injected current: `amplitude` from `start` to `stop` (ms) into `neurons` of `target`
@@ -190,6 +194,7 @@ const ASTROCYTE_STDP_KEYS: &[&str] = &[
     "rule", "pre_kind", "eta_plus", "w_min", "w_max", "trace_decay", "trace_increment", "tau_a", "w_a", "b_a", "a_initial", "liquid", "input",
 ];
 const SYNAPTIC_SCALING_KEYS: &[&str] = &["rule", "target_rate", "tau_rate", "tau_scale", "w_max"];
+const INHIBITORY_STDP_KEYS: &[&str] = &["rule", "tau", "eta", "target_rate", "w_max"];
 /// Names accepted in `plasticity = { rule = "..." }`, with the fields each takes.
 pub const PLASTICITY_RULES: &[(&str, &[&str])] = &[
     ("stdp", STDP_KEYS),
@@ -198,6 +203,7 @@ pub const PLASTICITY_RULES: &[(&str, &[&str])] = &[
     ("three_factor", THREE_FACTOR_KEYS),
     ("astrocyte_stdp", ASTROCYTE_STDP_KEYS),
     ("synaptic_scaling", SYNAPTIC_SCALING_KEYS),
+    ("inhibitory_stdp", INHIBITORY_STDP_KEYS),
 ];
 const CONNECT_KEYS: &[&str] = &["rule", "p", "k", "autapses", "pre", "post"];
 const SYNAPSE_KEYS: &[&str] = &["model", "name", "tau", "e_rev"];
@@ -262,8 +268,8 @@ impl Loader {
             let pre = self.lookup(&t, "pre", true)?;
             let post = self.lookup(&t, "post", false)?;
             let Entity::Population(post_index) = post else { unreachable!("lookup rejects sources as targets") };
-            let leaky = matches!(populations[post_index].neuron, NeuronParams::Leaky(_));
-            let (proj, name_span) = read_projection(&t, i, &run, size_of(pre), size_of(post), pre == post, leaky, &self.names)?;
+            let post_neuron = &populations[post_index].neuron;
+            let (proj, name_span) = read_projection(&t, i, &run, size_of(pre), size_of(post), pre == post, post_neuron, &self.names)?;
             join_channel(&t, &mut channels[post_index], &proj, name_span)?;
             projections.push(proj);
             t.finish()?;
@@ -541,8 +547,9 @@ fn check_indices(t: &TableReader, key: &str, ids: &[u64], size: usize) -> Result
     Ok(())
 }
 
-/// Reads projection `index` (onto a leaky population if `leaky`: delta synapses with
-/// dimensionless weights only); also returns the span of its `synapse.name`, if any.
+/// Reads projection `index` onto neurons `post_neuron` (a leaky population takes delta
+/// synapses with dimensionless weights only); also returns the span of its `synapse.name`,
+/// if any.
 #[allow(clippy::too_many_arguments)]
 fn read_projection(
     t: &TableReader,
@@ -551,9 +558,10 @@ fn read_projection(
     n_pre: usize,
     n_post: usize,
     same_population: bool,
-    leaky: bool,
+    post_neuron: &NeuronParams,
     names: &HashMap<String, Entity>,
 ) -> Result<(ProjectionSpec, Option<Range<usize>>)> {
+    let leaky = matches!(post_neuron, NeuronParams::Leaky(_));
     let name = t.opt_str("name")?.map_or_else(|| format!("projection{index}"), |(n, _)| n.to_string());
     let (pre, _) = t.req_str("pre")?;
     let (post, _) = t.req_str("post")?;
@@ -600,7 +608,7 @@ fn read_projection(
         Some((n, span)) => (Some(n), Some(span)),
         None => (None, None),
     };
-    let plasticity = read_plasticity(t, &synapse, &weight, run, names)?;
+    let plasticity = read_plasticity(t, &synapse, &weight, run, post_neuron, names)?;
     let spec = ProjectionSpec { name, pre: pre.to_string(), post: post.to_string(), connect, weight, delay, synapse, channel, plasticity };
     Ok((spec, name_span))
 }
@@ -612,12 +620,16 @@ fn read_projection(
 /// allowed on conductances, whose weights must stay non-negative; synaptic scaling only
 /// takes non-negative weights); all take per-synapse delays. Names in the rule (the three-factor `modulator`, the astrocyte's
 /// `liquid` and `input`) must be populations or sources. Astrocyte STDP runs on NALSM's
-/// 1 ms step. Tsodyks-Markram scales transmitted spikes and takes any synapse and delays.
+/// 1 ms step. Inhibitory STDP takes inhibitory synapses only: conductances reversing below
+/// the threshold of `post_neuron`, or non-positive current and voltage weights (it bounds
+/// their magnitude to [0, w_max]). Tsodyks-Markram scales transmitted spikes and takes any
+/// synapse and delays.
 fn read_plasticity(
     t: &TableReader,
     synapse: &SynapseModel,
     weight: &WeightSpec,
     run: &RunSpec,
+    post_neuron: &NeuronParams,
     names: &HashMap<String, Entity>,
 ) -> Result<Option<Plasticity>> {
     let Some(p) = t.opt_table("plasticity")? else { return Ok(None) };
@@ -686,6 +698,13 @@ fn read_plasticity(
             let bounds = params.w_max.map(|w_max| [0.0, w_max]);
             (Plasticity::SynapticScaling(params), bounds)
         }
+        "inhibitory_stdp" => {
+            let params = InhibitoryStdpParams::read(&p, dim)?;
+            check_inhibitory(t, &p, synapse, weight, post_neuron)?;
+            // Conductances are stored as g, current and voltage weights as -g.
+            let bounds = if synapse.is_conductance() { [0.0, params.w_max] } else { [-params.w_max, 0.0] };
+            (Plasticity::InhibitoryStdp(params), Some(bounds))
+        }
         _ => unreachable!("`{rule}` is in PLASTICITY_RULES but has no reader"),
     };
     if let Some([w_min, _]) = bounds
@@ -710,6 +729,35 @@ fn read_plasticity(
         return Err(t.error_at("weight", span, format!("plastic weights must start within {range}")));
     }
     Ok(Some(plasticity))
+}
+
+/// Refuses inhibitory STDP on a projection that is not inhibitory: a conductance synapse
+/// must reverse below the postsynaptic threshold (`v_th` of lif and adaptive_lif, `v_t` of
+/// adex; models without such a parameter are refused), current and voltage weights must not
+/// be positive.
+fn check_inhibitory(t: &TableReader, p: &TableReader, synapse: &SynapseModel, weight: &WeightSpec, post_neuron: &NeuronParams) -> Result<()> {
+    if let SynapseModel::ExpCond { e_rev, .. } = *synapse {
+        let threshold = match post_neuron {
+            NeuronParams::Lif(n) => n.v_th,
+            NeuronParams::AdaptiveLif(n) => n.v_th,
+            NeuronParams::Adex(n) => n.v_t,
+            _ => {
+                let message = "inhibitory_stdp on conductance synapses needs a postsynaptic model with a threshold parameter (lif, adaptive_lif, adex) to check that the synapse inhibits; use exp_current with negative weights";
+                return Err(p.field_error("rule", message));
+            }
+        };
+        if e_rev >= threshold {
+            let message = format!(
+                "inhibitory_stdp needs an inhibitory synapse: its reversal potential {e_rev} mV is not below the postsynaptic threshold {threshold} mV"
+            );
+            return Err(t.field_error("synapse", message));
+        }
+    } else if weight.range().1 > 0.0 {
+        let span = t.get("weight").map(|v| v.span()).unwrap_or(0..0);
+        let message = "inhibitory_stdp needs an inhibitory synapse: on delta and exp_current synapses its weights must not be positive (the rule bounds their magnitude to [0, w_max])";
+        return Err(t.error_at("weight", span, message));
+    }
+    Ok(())
 }
 
 /// Adds projection `proj` to the channels of its postsynaptic population, as `Network::build`
