@@ -1,5 +1,5 @@
-//! `engram bdh train` and `engram bdh generate`: thin wrappers around engram-bdh (the Dragon
-//! Hatchling language model, see examples/bdh/).
+//! `engram bdh train`, `engram bdh generate` and `engram bdh inspect`: thin wrappers around
+//! engram-bdh (the Dragon Hatchling language model, see examples/bdh/).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,6 +16,8 @@ use engram_bdh::train::{StepRecord, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::{EXIT_BAD_INPUT, default_out};
+
+mod inspect;
 
 #[derive(Subcommand)]
 pub enum BdhCommand {
@@ -57,6 +59,12 @@ pub enum BdhCommand {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Interpretability tools: activation sparsity, the synaptic state and neuron graph of a
+    /// text, the monosemantic synapse probe.
+    Inspect {
+        #[command(subcommand)]
+        command: inspect::InspectCommand,
+    },
 }
 
 /// Bad input exits with code 2 (nothing written), anything else with 1.
@@ -90,6 +98,7 @@ pub fn run(command: BdhCommand) -> ExitCode {
             top_k,
             seed,
         } => generate(&checkpoint, &prompt, tokens, top_k, seed),
+        BdhCommand::Inspect { command } => inspect::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -36,6 +36,8 @@ pub struct Source {
     pub engram_version: &'static str,
     /// The checkpoint, or the training file whose initial weights were used.
     pub model_file: String,
+    /// CRC-32 (IEEE) of that file, hexadecimal.
+    pub model_file_crc32: String,
     /// Training steps behind the weights (0: initialisation).
     pub steps_done: u64,
     pub model: BdhConfig,
@@ -49,6 +51,11 @@ pub struct TextSource {
     pub bytes: usize,
     /// CRC-32 (IEEE) of the bytes, hexadecimal.
     pub crc32: String,
+}
+
+/// The CRC-32 (IEEE) of `bytes`, as 8 hexadecimal digits.
+pub fn crc32(bytes: &[u8]) -> String {
+    format!("{:08x}", crc32fast::hash(bytes))
 }
 
 /// Reads a text file, refusing an empty one.
@@ -66,7 +73,7 @@ pub fn read_text(path: &Path) -> Result<(Vec<u8>, TextSource), BdhError> {
     let source = TextSource {
         path: path.display().to_string(),
         bytes: bytes.len(),
-        crc32: format!("{:08x}", crc32fast::hash(&bytes)),
+        crc32: crc32(&bytes),
     };
     Ok((bytes, source))
 }

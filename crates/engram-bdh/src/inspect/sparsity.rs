@@ -18,9 +18,12 @@
 //! form without dropout (tested equal in `tests.rs`), in parallel; the counts are integers, so
 //! the result does not depend on the number of threads.
 
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::data::{Corpus, Split};
 use crate::recurrent::{HeadActivity, Recurrent};
 
 /// The three vectors measured, in the order of [`LayerCounts::vectors`].
@@ -197,6 +200,17 @@ impl Sparsity {
             })
             .collect()
     }
+}
+
+/// `count` windows of `block` bytes from the validation part of `corpus`, drawn as training
+/// draws its windows, from a generator seeded with `seed`.
+pub fn validation_windows(corpus: &Corpus, count: usize, block: usize, seed: u64) -> Vec<Vec<u8>> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let w = corpus.windows(Split::Validation, count, block, &mut rng);
+    w.inputs
+        .chunks(block)
+        .map(|c| c.iter().map(|&b| b as u8).collect())
+        .collect()
 }
 
 /// The counts over `sequences`, each read from an empty state.

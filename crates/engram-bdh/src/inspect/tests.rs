@@ -82,6 +82,7 @@ fn the_exported_state_is_the_sum_of_rotated_outer_products() {
     let source = Source {
         engram_version: env!("CARGO_PKG_VERSION"),
         model_file: "random".into(),
+        model_file_crc32: String::new(),
         steps_done: 0,
         model: config.clone(),
         text: None,
@@ -131,6 +132,7 @@ fn the_export_writes_sigma_and_a_manifest() {
     let source = Source {
         engram_version: env!("CARGO_PKG_VERSION"),
         model_file: "random".into(),
+        model_file_crc32: String::new(),
         steps_done: 0,
         model: config.clone(),
         text: None,
@@ -185,6 +187,7 @@ fn bad_export_input_is_refused_before_writing() {
     let source = Source {
         engram_version: env!("CARGO_PKG_VERSION"),
         model_file: "random".into(),
+        model_file_crc32: String::new(),
         steps_done: 0,
         model: config.clone(),
         text: None,
