@@ -130,6 +130,9 @@ pub fn export(
 ) -> Result<Vec<PathBuf>, BdhError> {
     let config = recurrent.config().clone();
     probe::check_layers(&options.layers, config.n_layer)?;
+    if options.dense_sigma {
+        sigma::check_dense(config.neurons(), "--dense-sigma")?;
+    }
     if options.top_k == 0 || text.is_empty() {
         return Err(BdhError::Config(
             "the export needs a non-empty text and --top-k of at least 1".into(),

@@ -219,6 +219,7 @@ pub fn probe(
     settings: &Settings,
 ) -> Result<Vec<ConceptResult>, BdhError> {
     check_layers(layers, recurrent.config().n_layer)?;
+    sigma::check_dense(recurrent.config().neurons(), "the synapse probe")?;
     let (mut pos, mut neg): (Vec<&str>, Vec<&str>) =
         lines.iter().partition(|l| mentions(l, &concept.words));
     let k = settings.per_class;
@@ -345,6 +346,18 @@ mod tests {
             null.test.rank_biserial.abs() < 0.45 && null.test.p_one_sided > 0.01,
             "{null:?}"
         );
+    }
+
+    #[test]
+    fn models_too_wide_for_a_dense_sigma_are_refused() {
+        let e = sigma::check_dense(32768, "the synapse probe")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("the synapse probe needs σ dense") && e.contains("n = 32768"),
+            "{e}"
+        );
+        assert!(sigma::check_dense(8192, "the synapse probe").is_ok());
     }
 
     #[test]

@@ -21,6 +21,21 @@ use rayon::prelude::*;
 
 use super::trace::SparseRows;
 
+/// The most entries a dense σ may have (`n ≤ 8192`): the probe holds five f64 arrays of that
+/// size (2.7 GB at the limit), and the default configuration's `n = 32768` would need 43 GB.
+pub const MAX_DENSE_ENTRIES: usize = 1 << 26;
+
+/// Refuses a dense σ over `n` neurons beyond [`MAX_DENSE_ENTRIES`]; `what` names the user.
+pub fn check_dense(n: usize, what: &str) -> Result<(), crate::BdhError> {
+    if n * n > MAX_DENSE_ENTRIES {
+        return Err(crate::BdhError::Config(format!(
+            "{what} needs σ dense, n² = {} entries for n = {n} neurons, more than the {MAX_DENSE_ENTRIES} (n = 8192) allowed",
+            n * n
+        )));
+    }
+    Ok(())
+}
+
 /// Writes row `i` of σ into `out` (length `x.width`), from `g_column`, the non-zero entries of
 /// column `i` of `g` as (token, value).
 pub fn row(g_column: &[(u32, f32)], x: &SparseRows, out: &mut [f64]) {

@@ -12,7 +12,7 @@ use engram_bdh::checkpoint;
 use engram_bdh::config::{self, TrainConfig};
 use engram_bdh::data::Corpus;
 use engram_bdh::inspect::export::{self, Options, Source};
-use engram_bdh::inspect::{probe, sparsity};
+use engram_bdh::inspect::{probe, sigma, sparsity};
 use engram_bdh::model::Params;
 use engram_bdh::recurrent::Recurrent;
 use engram_bdh::train::Trainer;
@@ -248,6 +248,9 @@ pub fn run(command: InspectCommand) -> Result<(), Failure> {
             if top_k == 0 {
                 return Err(bad(BdhError::Config("--top-k must be at least 1".into())));
             }
+            if dense_sigma {
+                sigma::check_dense(m.config.model.neurons(), "--dense-sigma").map_err(bad)?;
+            }
             let (bytes, source) = export::read_text(&text).map_err(bad)?;
             m.source.text = Some(source);
             let options = Options {
@@ -278,6 +281,7 @@ pub fn run(command: InspectCommand) -> Result<(), Failure> {
             let n_layer = m.config.model.n_layer;
             let layers = layers.unwrap_or_else(|| (2..=n_layer).collect());
             probe::check_layers(&layers, n_layer).map_err(bad)?;
+            sigma::check_dense(m.config.model.neurons(), "the synapse probe").map_err(bad)?;
             let concepts = if concept.is_empty() {
                 probe::reference_concepts()
             } else {
