@@ -12,7 +12,8 @@
 //!   entries of every row of every head block of `G_x = D_x E` and `G_y = D_y E`
 //!   ([`super::graph`]);
 //! - `manifest.json`: the checkpoint, the text (path, bytes, CRC-32), the engram version, the
-//!   options and the files, written last.
+//!   options, the files and (with the parameter graph) each head block's mean, standard
+//!   deviation and skewness, written last.
 //!
 //! Every file is written atomically (a temporary file in the directory, then a rename), so an
 //! interrupted export leaves no partial file behind.
@@ -184,18 +185,24 @@ pub fn export(
             options.top_k
         ),
     )?;
+    let mut graph_tails = Vec::new();
     if options.parameter_graph {
         let mut csv = String::from("graph,head,row,column,weight\n");
         for side in [Side::X, Side::Y] {
-            for e in graph::top_edges(&config, params, side, options.top_k)? {
-                csv += &format!(
-                    "{},{},{},{},{}\n",
-                    side.name(),
-                    e.head,
-                    e.row,
-                    e.column,
-                    e.weight
-                );
+            for head in 0..h {
+                let block = graph::block(&config, params, side, head)?;
+                let t = graph::tails(&block);
+                graph_tails.push(serde_json::json!({"graph": side.name(), "head": head, "mean": t.mean, "std": t.std, "skew": t.skew}));
+                for e in graph::top_edges(&block, n, head, options.top_k) {
+                    csv += &format!(
+                        "{},{},{},{},{}\n",
+                        side.name(),
+                        e.head,
+                        e.row,
+                        e.column,
+                        e.weight
+                    );
+                }
             }
         }
         write_file(&out.join("parameter_graph_edges.csv"), csv.as_bytes())?;
@@ -212,6 +219,7 @@ pub fn export(
         "source": source,
         "tokens": trace.tokens(),
         "options": options,
+        "parameter_graph_tails": graph_tails,
         "files": files,
     });
     let path = out.join("manifest.json");
