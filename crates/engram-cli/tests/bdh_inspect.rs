@@ -121,6 +121,9 @@ fn export_writes_the_state_sigma_and_a_manifest() {
         manifest["source"]["model_file"],
         config.display().to_string()
     );
+    let tails = manifest["parameter_graph_tails"].as_array().unwrap();
+    assert_eq!(tails.len(), 2 * 2, "G_x and G_y, 2 heads");
+    assert!(tails.iter().all(|t| t["std"].as_f64().unwrap() > 0.0));
 }
 
 #[test]
