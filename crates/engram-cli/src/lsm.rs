@@ -1,6 +1,8 @@
 //! `engram lsm CONFIG.toml`: NALSM / LSM on MNIST (see examples/lsm/), a thin wrapper around
 //! `engram_models::lsm`. Writes `results.json` (config, seed, engine version, accuracy,
-//! branching factor, timings) to the output directory, atomically.
+//! branching factor, timings) to the output directory, atomically. `--seed N` replaces the
+//! file's seed; results.json then records N (in `seed` and in the config) and where it came
+//! from (`seed_source`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -37,9 +39,10 @@ pub fn lsm(
     config_path: &Path,
     out: Option<PathBuf>,
     threads: Option<usize>,
+    seed: Option<u64>,
     quiet: bool,
 ) -> ExitCode {
-    match run(config_path, out, threads, quiet) {
+    match run(config_path, out, threads, seed, quiet) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -55,9 +58,13 @@ fn run(
     config_path: &Path,
     out: Option<PathBuf>,
     threads: Option<usize>,
+    seed: Option<u64>,
     quiet: bool,
 ) -> Result<(), LsmCliError> {
-    let config = config::load(config_path)?;
+    let mut config = config::load(config_path)?;
+    if let Some(seed) = seed {
+        config.seed = seed;
+    }
     let threads = match threads {
         Some(0) => return Err(LsmCliError::Usage("--threads must be at least 1".into())),
         Some(t) => t,
@@ -104,6 +111,7 @@ fn run(
         "config_file": config_path.display().to_string(),
         "config": config,
         "seed": config.seed,
+        "seed_source": if seed.is_some() { "--seed" } else { "config" },
         "threads": threads,
         "results": results,
     });

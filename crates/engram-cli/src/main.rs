@@ -73,6 +73,9 @@ enum Command {
         /// Worker threads (default: all cores). Results do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
+        /// Seed instead of the file's `seed` (recorded in results.json).
+        #[arg(long)]
+        seed: Option<u64>,
         /// Print no progress bar and no summary.
         #[arg(long)]
         quiet: bool,
@@ -165,7 +168,7 @@ fn main() -> ExitCode {
         Command::Run { model, .. } | Command::Check { model } => Some(model.clone()),
         Command::Htm { config, out, quiet } => return htm(config, out.clone(), *quiet),
         Command::Bdh { .. } => None,
-        Command::Lsm { config, out, threads, quiet } => return lsm::lsm(config, out.clone(), *threads, *quiet),
+        Command::Lsm { config, out, threads, seed, quiet } => return lsm::lsm(config, out.clone(), *threads, *seed, *quiet),
         Command::Train { config, out, resume, force, threads, quiet } => {
             let (config, out, resume, force, threads, quiet) = (config.clone(), out.clone(), *resume, *force, *threads, *quiet);
             return train::train(train::TrainArgs { config, out, resume, force, threads, quiet });

@@ -81,6 +81,50 @@ fn a_small_run_writes_its_results_atomically() {
     assert!((0.0..=1.0).contains(&accuracy));
     assert!(r["branching_factor"].as_f64().unwrap() > 0.0);
     assert_eq!(r["organisation"]["samples"], 30);
+    assert_eq!(json["seed_source"], "config");
+}
+
+#[test]
+fn the_three_factor_readout_runs_and_seed_overrides_the_file() {
+    let dir = TempDir::new().unwrap();
+    write_dataset(&dir.path().join("data"));
+    let config = dir.path().join("online.toml");
+    let text = CONFIG.replace(
+        "kind = \"ridge\"",
+        "kind = \"three_factor\"\nepochs = 5\nlearning_rate = 0.5",
+    );
+    std::fs::write(&config, text).unwrap();
+    let run = |seed: &str| {
+        let out = dir.path().join(format!("out{seed}"));
+        let o = engram(&[
+            "lsm",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--seed",
+            seed,
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = std::fs::read_to_string(out.join("results.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()
+    };
+    let (a, b) = (run("9"), run("10"));
+    for (json, seed) in [(&a, 9), (&b, 10)] {
+        assert_eq!(json["seed"], seed);
+        assert_eq!(json["config"]["seed"], seed);
+        assert_eq!(json["seed_source"], "--seed");
+        assert_eq!(json["config"]["readout"]["kind"], "three_factor");
+        let best = json["results"]["best_epoch"].as_u64().unwrap();
+        assert!((1..=5).contains(&best), "{json}");
+    }
+    // Another seed, another liquid and other input draws.
+    let results = |json: &serde_json::Value| {
+        let mut r = json["results"].clone();
+        r.as_object_mut().unwrap().remove("seconds");
+        r
+    };
+    assert_ne!(results(&a), results(&b));
 }
 
 #[test]

@@ -17,9 +17,10 @@
 //! ms = 20
 //! w_a = 0.015                  # default 0.015 (1000) or 0.0075 (8000)
 //! [readout]
-//! kind = "softmax"             # or "ridge"
+//! kind = "softmax"             # or "ridge", "three_factor" (online)
 //! ms = 250                     # presentation per sample
-//! epochs = 30                  # softmax: epochs, batch, learning_rate, l2
+//! epochs = 30                  # softmax: epochs, batch, learning_rate, l2; three_factor:
+//!                              # epochs, learning_rate (eta)
 //! lambda = 1e-4                # ridge penalty
 //! [branching]
 //! samples = 20                 # test samples whose spikes give the branching factor
@@ -98,6 +99,8 @@ fn twenty() -> usize {
 pub enum ReadoutKind {
     Softmax,
     Ridge,
+    /// Softmax units trained online by a three-factor rule (`three_factor.rs`).
+    ThreeFactor,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

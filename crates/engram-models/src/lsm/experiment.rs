@@ -9,8 +9,8 @@
 //!    parallel over samples (each sample's randomness is keyed by its index, so the
 //!    features do not depend on the thread count), and record spike counts, plus the
 //!    spikes of the first `branching.samples` test images for the branching factor;
-//! 4. fit the readout on the training features and report test accuracy (softmax: at the
-//!    epoch with the best validation accuracy).
+//! 4. fit the readout on the training features and report test accuracy (softmax and the
+//!    online three-factor readout: at the epoch with the best validation accuracy).
 
 use std::time::Instant;
 
@@ -29,6 +29,7 @@ use super::grid::{Liquid, LiquidParams};
 use super::ridge::Ridge;
 use super::sim::{self, Plasticity, Recording, SimConsts, Weights};
 use super::softmax::{Softmax, SoftmaxParams};
+use super::three_factor::{self, ThreeFactorParams};
 
 /// Images and labels of both splits (`[count, size]` bytes).
 #[derive(Debug, Clone, Copy)]
@@ -217,16 +218,25 @@ pub fn run<'a>(
                 None,
             )
         }
-        ReadoutKind::Softmax => {
+        ReadoutKind::Softmax | ReadoutKind::ThreeFactor => {
             let r = &config.readout;
-            let p = SoftmaxParams {
-                epochs: r.epochs,
-                batch: config.batch(),
-                learning_rate: r.learning_rate,
-                l2: r.l2,
-                seed: config.seed,
+            let (model, history) = if r.kind == ReadoutKind::Softmax {
+                let p = SoftmaxParams {
+                    epochs: r.epochs,
+                    batch: config.batch(),
+                    learning_rate: r.learning_rate,
+                    l2: r.l2,
+                    seed: config.seed,
+                };
+                Softmax::train(&train, &valid, CLASSES, &p)?
+            } else {
+                let p = ThreeFactorParams {
+                    epochs: r.epochs,
+                    learning_rate: r.learning_rate,
+                    seed: config.seed,
+                };
+                three_factor::train(&train, &valid, CLASSES, &p)?
             };
-            let (model, history) = Softmax::train(&train, &valid, CLASSES, &p)?;
             let valid_acc =
                 (!valid.is_empty()).then(|| history.valid_accuracy[history.best_epoch - 1]);
             (

@@ -5,8 +5,9 @@
 //! - [`grid`]: the liquid on a 3-D grid, distance-dependent connections, E/I split.
 //! - [`sim`]: the 1 ms NALSM step (event-driven propagation, astrocyte-modulated STDP).
 //! - [`encode`]: MNIST images as Bernoulli input currents; spike-count features.
-//! - [`ridge`], [`softmax`]: readouts (closed-form ridge regression; softmax regression by
-//!   gradient descent).
+//! - [`ridge`], [`softmax`], [`three_factor`]: readouts (closed-form ridge regression;
+//!   softmax regression by gradient descent; softmax units trained online by a three-factor
+//!   rule).
 //! - [`branching`]: the branching factor, NALSM's measure of criticality.
 //! - [`config`], [`experiment`]: the TOML file and the protocol (organise, record, read out).
 
@@ -18,6 +19,7 @@ pub mod grid;
 pub mod ridge;
 pub mod sim;
 pub mod softmax;
+pub mod three_factor;
 
 /// A problem with the parameters of an LSM component, found before anything runs.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
