@@ -87,16 +87,15 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), BdhError> {
     })
 }
 
-/// Writes `data` as an f32 `.npy` array of `shape` (C order), atomically.
-pub fn write_npy(path: &Path, shape: &[usize], data: &[f32]) -> Result<(), BdhError> {
+/// `data` as the bytes of an f32 `.npy` file of `shape` (C order).
+pub fn npy_bytes(shape: &[usize], data: &[f32]) -> Result<Vec<u8>, BdhError> {
     let array = ArrayViewD::from_shape(IxDyn(shape), data)
-        .map_err(|e| BdhError::Config(format!("{}: {e}", path.display())))?;
+        .map_err(|e| BdhError::Config(format!("array of shape {shape:?}: {e}")))?;
     let mut bytes = Vec::new();
-    array.write_npy(&mut bytes).map_err(|e| BdhError::Data {
-        path: path.into(),
-        message: e.to_string(),
-    })?;
-    write_file(path, &bytes)
+    array
+        .write_npy(&mut bytes)
+        .map_err(|e| BdhError::Config(format!("array of shape {shape:?}: {e}")))?;
+    Ok(bytes)
 }
 
 /// What to export besides the state.
@@ -117,6 +116,30 @@ pub struct Options {
 struct FileEntry {
     name: String,
     content: String,
+}
+
+/// The files written so far into a directory.
+struct Written<'a> {
+    dir: &'a Path,
+    files: Vec<FileEntry>,
+}
+
+impl Written<'_> {
+    /// Writes `bytes` to the file `name` atomically and records it with a description.
+    fn file(&mut self, name: String, content: String, bytes: &[u8]) -> Result<(), BdhError> {
+        write_file(&self.dir.join(&name), bytes)?;
+        self.files.push(FileEntry { name, content });
+        Ok(())
+    }
+}
+
+/// A head block's tails, for the manifest.
+#[derive(Serialize)]
+struct BlockTails {
+    graph: &'static str,
+    head: usize,
+    #[serde(flatten)]
+    tails: graph::Tails,
 }
 
 /// Reads `text` and writes the files of the module header into `out`; returns their paths
@@ -141,22 +164,15 @@ pub fn export(
     }
     let (h, n, d) = (config.n_head, config.neurons_per_head(), config.n_embd);
     let (trace, state) = trace::read(recurrent, text);
-    let mut files = Vec::new();
-    let mut written = |name: String, content: String| {
-        files.push(FileEntry { name, content });
-        Ok::<_, BdhError>(())
+    let mut written = Written {
+        dir: out,
+        files: Vec::new(),
     };
-    write_npy(
-        &out.join("state.npy"),
-        &[config.n_layer, h, n, d],
-        &state.synapses,
-    )?;
-    written(
+    let shape = [config.n_layer, h, n, d];
+    written.file(
         "state.npy".into(),
-        format!(
-            "synaptic state S, f32 [L, H, N, D] = [{}, {h}, {n}, {d}]",
-            config.n_layer
-        ),
+        format!("synaptic state S, f32 [L, H, N, D] = {shape:?}"),
+        &npy_bytes(&shape, &state.synapses)?,
     )?;
     let mut csv = String::from("layer,pre,post,weight\n");
     for &l in &options.layers {
@@ -166,24 +182,23 @@ pub fn export(
         }
         if options.dense_sigma {
             let dense: Vec<f32> = sigma::dense(g, x).iter().map(|&v| v as f32).collect();
-            let name = format!("sigma_layer{l}.npy");
-            write_npy(&out.join(&name), &[h * n, h * n], &dense)?;
-            written(
-                name,
+            written.file(
+                format!("sigma_layer{l}.npy"),
                 format!(
                     "sigma_{l} = (1/T) sum_t g_(t,{}) outer x_(t,{l}), f32 [n, n]",
                     l - 1
                 ),
+                &npy_bytes(&[h * n, h * n], &dense)?,
             )?;
         }
     }
-    write_file(&out.join("sigma_edges.csv"), csv.as_bytes())?;
-    written(
+    written.file(
         "sigma_edges.csv".into(),
         format!(
             "the {} strongest synapses of sigma_l per pre-synaptic neuron",
             options.top_k
         ),
+        csv.as_bytes(),
     )?;
     let mut graph_tails = Vec::new();
     if options.parameter_graph {
@@ -191,8 +206,11 @@ pub fn export(
         for side in [Side::X, Side::Y] {
             for head in 0..h {
                 let block = graph::block(&config, params, side, head)?;
-                let t = graph::tails(&block);
-                graph_tails.push(serde_json::json!({"graph": side.name(), "head": head, "mean": t.mean, "std": t.std, "skew": t.skew}));
+                graph_tails.push(BlockTails {
+                    graph: side.name(),
+                    head,
+                    tails: graph::tails(&block),
+                });
                 for e in graph::top_edges(&block, n, head, options.top_k) {
                     csv += &format!(
                         "{},{},{},{},{}\n",
@@ -205,13 +223,13 @@ pub fn export(
                 }
             }
         }
-        write_file(&out.join("parameter_graph_edges.csv"), csv.as_bytes())?;
-        written(
+        written.file(
             "parameter_graph_edges.csv".into(),
             format!(
                 "the {} largest entries of every row of each head block of G_x = D_x E and G_y = D_y E (row, column within the head)",
                 options.top_k
             ),
+            csv.as_bytes(),
         )?;
     }
     let manifest = serde_json::json!({
@@ -220,7 +238,7 @@ pub fn export(
         "tokens": trace.tokens(),
         "options": options,
         "parameter_graph_tails": graph_tails,
-        "files": files,
+        "files": written.files,
     });
     let path = out.join("manifest.json");
     write_file(
@@ -229,7 +247,7 @@ pub fn export(
             .expect("the manifest serialises")
             .as_bytes(),
     )?;
-    let mut paths: Vec<PathBuf> = files.iter().map(|f| out.join(&f.name)).collect();
+    let mut paths: Vec<PathBuf> = written.files.iter().map(|f| out.join(&f.name)).collect();
     paths.push(path);
     Ok(paths)
 }
