@@ -28,7 +28,7 @@
 use std::sync::Arc;
 
 use candle_core::{D, DType, Device, Result, Tensor, Var};
-use rand::{Rng, RngExt};
+use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;
 

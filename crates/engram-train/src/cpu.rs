@@ -4,6 +4,8 @@
 //! Kernels read tensors in place (no copy to a `Vec`) and build their outputs as `Vec`s that
 //! become tensors without a copy (`Tensor::from_vec`).
 
+use std::mem::MaybeUninit;
+
 use candle_core::{CpuStorage, Layout, Result, Storage, Tensor, WithDType, bail};
 use num_traits::Float;
 
@@ -75,4 +77,30 @@ impl<F> DisjointWriter<F> {
         // SAFETY: in bounds (checked above); exclusivity is the caller's contract.
         unsafe { std::slice::from_raw_parts_mut(self.base.add(start), len) }
     }
+}
+
+/// A vector of `len` elements that `fill` writes through the writer it is given, without
+/// zeroing them first: the `[T, B, N]` outputs of the kernels are written whole, and zeroing
+/// them beforehand would be one more pass over tens of megabytes per training step.
+///
+/// # Safety
+/// `fill` must write every element before it returns.
+pub(crate) unsafe fn filled<F>(
+    len: usize,
+    fill: impl FnOnce(&DisjointWriter<MaybeUninit<F>>),
+) -> Vec<F> {
+    let mut out = Vec::with_capacity(len);
+    fill(&DisjointWriter::new(&mut out.spare_capacity_mut()[..len]));
+    // SAFETY: the first `len` elements were allocated above and, by the caller's contract,
+    // written by `fill`.
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// `dst = src`, element by element, into memory that may not have been written yet.
+pub(crate) fn write_all<F: Copy>(dst: &mut [MaybeUninit<F>], src: &[F]) {
+    assert_eq!(dst.len(), src.len(), "write_all: lengths differ");
+    dst.iter_mut().zip(src).for_each(|(d, &s)| {
+        d.write(s);
+    });
 }

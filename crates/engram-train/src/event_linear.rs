@@ -27,13 +27,14 @@
 //! summed in a fixed order by one task, so results do not depend on the thread count.
 
 use std::any::Any;
+use std::mem::MaybeUninit;
 use std::sync::Mutex;
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, bail};
 use rayon::prelude::*;
 
-use crate::cpu::{DisjointWriter, Real, storage_slice, with_slice};
+use crate::cpu::{DisjointWriter, Real, filled, storage_slice, with_slice, write_all};
 
 /// `x · W + b`, touching only the non-zero elements of `x`.
 pub fn event_linear(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
@@ -54,6 +55,9 @@ const RUNS_FROM_OUTPUTS: usize = 64;
 
 /// Elements compared at once when scanning the input for changes.
 const SCAN_CHUNK: usize = 16;
+
+/// Elements whose comparisons with zero make one bit mask (the bits of a `u64`).
+const MASK_BLOCK: usize = 64;
 
 /// Input `input` holds `value` (non-zero) on steps `start..end` of one sample.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -90,30 +94,33 @@ impl<F: Real> Events<F> {
         }
     }
 
-    /// Every non-zero element as a run of one step. Every element is written and the cursor
-    /// advances only past non-zero ones: no branch on the (unpredictable) spike.
+    /// Every non-zero element as a run of one step. Each block of 64 elements is compared at
+    /// once into a bit mask (no branch on the unpredictable spike), and only its set bits are
+    /// visited.
     fn gather_steps(x: &[F], steps: usize, width: usize) -> Self {
         let samples = x.len() / (steps * width).max(1);
         let per_sample: Vec<Vec<Run<F>>> = (0..samples)
             .into_par_iter()
             .map(|b| {
-                let mut runs = Vec::with_capacity(steps * width);
-                let slots = runs.spare_capacity_mut();
-                let mut count = 0;
+                let mut runs = Vec::new();
                 for t in 0..steps {
                     let row = &x[(t * samples + b) * width..][..width];
-                    for (i, &value) in row.iter().enumerate() {
-                        slots[count].write(Run {
-                            input: i as u32,
-                            start: t as u32,
-                            end: t as u32 + 1,
-                            value,
+                    for (block, values) in row.chunks(MASK_BLOCK).enumerate() {
+                        let mut active = values.iter().enumerate().fold(0u64, |mask, (k, &v)| {
+                            mask | (u64::from(v != F::zero()) << k)
                         });
-                        count += usize::from(value != F::zero());
+                        while active != 0 {
+                            let k = active.trailing_zeros() as usize;
+                            runs.push(Run {
+                                input: (block * MASK_BLOCK + k) as u32,
+                                start: t as u32,
+                                end: t as u32 + 1,
+                                value: values[k],
+                            });
+                            active &= active - 1;
+                        }
                     }
                 }
-                // SAFETY: the first `count` slots were written above.
-                unsafe { runs.set_len(count) };
                 runs
             })
             .collect();
@@ -218,44 +225,53 @@ fn add_scaled<F: Real>(y: &mut [F], w: &[F], value: F) {
     }
 }
 
-/// Forward: `[T, B, O]` from the events, `W` `[I, O]` and `b` `[O]`.
+/// Forward: `[T, B, O]` from the events, `W` `[I, O]` and `b` `[O]`. Each sample's rows are
+/// summed in a buffer of the task's own and written to the output once.
 pub fn forward<F: Real>(events: &Events<F>, weight: &[F], bias: &[F]) -> Vec<F> {
     let (steps, samples, width) = (events.steps, events.samples, bias.len());
-    let mut out = vec![F::zero(); steps * samples * width];
-    let writer = DisjointWriter::new(&mut out);
-    (0..samples).into_par_iter().for_each_init(
-        || vec![F::zero(); steps * width],
-        |diff, b| {
-            // SAFETY: the rows (t, b), for every t, belong to this task alone.
-            let row = |t: usize| unsafe { writer.run((t * samples + b) * width, width) };
-            (0..steps).for_each(|t| row(t).copy_from_slice(bias));
-            let mut any_long = false;
-            for run in events.sample(b) {
-                let w = &weight[run.input as usize * width..][..width];
-                let (start, end) = (run.start as usize, run.end as usize);
-                if run.is_long() {
-                    any_long = true;
-                    add_scaled(&mut diff[start * width..][..width], w, run.value);
-                    if end < steps {
-                        add_scaled(&mut diff[end * width..][..width], w, -run.value);
+    let fill = |writer: &DisjointWriter<MaybeUninit<F>>| {
+        (0..samples).into_par_iter().for_each_init(
+            || {
+                let buffer = || vec![F::zero(); steps * width];
+                (buffer(), buffer(), vec![F::zero(); width])
+            },
+            |(rows, diff, sum), b| {
+                rows.chunks_exact_mut(width)
+                    .for_each(|row| row.copy_from_slice(bias));
+                let mut any_long = false;
+                for run in events.sample(b) {
+                    let w = &weight[run.input as usize * width..][..width];
+                    let (start, end) = (run.start as usize, run.end as usize);
+                    if run.is_long() {
+                        any_long = true;
+                        add_scaled(&mut diff[start * width..][..width], w, run.value);
+                        if end < steps {
+                            add_scaled(&mut diff[end * width..][..width], w, -run.value);
+                        }
+                    } else {
+                        (start..end).for_each(|t| {
+                            add_scaled(&mut rows[t * width..][..width], w, run.value)
+                        });
                     }
-                } else {
-                    (start..end).for_each(|t| add_scaled(row(t), w, run.value));
                 }
-            }
-            if any_long {
-                let mut sum = vec![F::zero(); width];
-                for (t, d) in diff.chunks_exact_mut(width).enumerate() {
-                    sum.iter_mut().zip(d.iter_mut()).for_each(|(s, d)| {
-                        *s = *s + *d;
-                        *d = F::zero();
-                    });
-                    add_scaled(row(t), &sum, F::one());
+                sum.fill(F::zero());
+                for (t, row) in rows.chunks_exact_mut(width).enumerate() {
+                    if any_long {
+                        let d = &mut diff[t * width..][..width];
+                        sum.iter_mut().zip(d.iter_mut()).for_each(|(s, d)| {
+                            *s = *s + *d;
+                            *d = F::zero();
+                        });
+                        add_scaled(row, sum, F::one());
+                    }
+                    // SAFETY: the rows (t, b), for every t, belong to this task alone.
+                    write_all(unsafe { writer.run((t * samples + b) * width, width) }, row);
                 }
-            }
-        },
-    );
-    out
+            },
+        )
+    };
+    // SAFETY: every row (t, b) is written above.
+    unsafe { filled(steps * samples * width, fill) }
 }
 
 /// Output columns per backward task: the task's block of `∂L/∂W` (`I × 128` values, 400 KB for

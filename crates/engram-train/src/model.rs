@@ -25,7 +25,7 @@ use crate::alif::alif;
 use crate::config::{LayerConfig, ModelConfig, Neuron};
 use crate::encode::stream_seed;
 use crate::event_linear::event_linear;
-use crate::lif::{LifOutput, LifRule, lif, lif_dense};
+use crate::lif::{LifOutput, LifRule, StackLayer, lif, lif_dense, lif_stack};
 use crate::rlif::rlif;
 
 /// The network's input for one batch.
@@ -140,8 +140,31 @@ impl SpikingNet {
         })
     }
 
-    /// The last layer's output `[T, B, C]` for one batch.
+    /// The last layer's output `[T, B, C]` for one batch. A stack of LIF layers fed spikes runs
+    /// as one fused op ([`lif_stack`]), which keeps the hidden spikes out of candle's graph.
     pub fn forward(&self, input: &Input) -> Result<Tensor> {
+        if let Input::Spikes(x) = input
+            && self.layers.iter().all(SpikingLayer::is_lif)
+        {
+            let thresholds = self
+                .layers
+                .iter()
+                .map(SpikingLayer::beta_and_threshold)
+                .collect::<Result<Vec<_>>>()?;
+            let stack: Vec<StackLayer> = self
+                .layers
+                .iter()
+                .zip(&thresholds)
+                .map(|(layer, (beta, threshold))| StackLayer {
+                    weight: layer.weight.as_tensor(),
+                    bias: layer.bias.as_tensor(),
+                    beta,
+                    threshold,
+                    rule: layer.rule,
+                })
+                .collect();
+            return lif_stack(x, &stack);
+        }
         let mut outputs = self.forward_layers(input)?;
         Ok(outputs.pop().expect("a network has at least one layer"))
     }

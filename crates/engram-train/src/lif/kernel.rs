@@ -18,10 +18,12 @@
 //! Batch rows run in parallel (rayon). The per-neuron gradients of `β` and `θ` are summed per
 //! row and then over rows in batch order, so results do not depend on the thread count.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 use super::{LifOutput, LifRule, Reset};
-use crate::cpu::{DisjointWriter, Real};
+use crate::cpu::{DisjointWriter, Real, filled, write_all};
 use crate::surrogate::heaviside;
 
 /// The extent of a `[T, B, N]` tensor.
@@ -81,22 +83,26 @@ fn step<F: Real>(reset: Reset, p: Params<F>, current: &[F], v: &mut [F], s: &mut
 pub fn forward<F: Real>(rule: &LifRule, dims: Dims, current: &[F], p: Params<F>) -> Vec<F> {
     assert_eq!(current.len(), dims.len(), "current is not [T, B, N]");
     let n = dims.neurons;
-    let mut out = vec![F::zero(); dims.len()];
-    let writer = DisjointWriter::new(&mut out);
-    (0..dims.batch).into_par_iter().for_each(|b| {
-        let (mut v, mut s) = (vec![F::zero(); n], vec![F::zero(); n]);
-        for t in 0..dims.steps {
-            let at = dims.at(t, b);
-            step(rule.reset, p, &current[at..at + n], &mut v, &mut s);
-            // SAFETY: step t of batch row b is written by this task alone.
-            let row = unsafe { writer.run(at, n) };
-            row.copy_from_slice(match rule.output {
-                LifOutput::Spikes => &s,
-                LifOutput::Membrane => &v,
-            });
-        }
-    });
-    out
+    let fill = |writer: &DisjointWriter<MaybeUninit<F>>| {
+        (0..dims.batch).into_par_iter().for_each(|b| {
+            let (mut v, mut s) = (vec![F::zero(); n], vec![F::zero(); n]);
+            for t in 0..dims.steps {
+                let at = dims.at(t, b);
+                step(rule.reset, p, &current[at..at + n], &mut v, &mut s);
+                // SAFETY: step t of batch row b is written by this task alone.
+                let row = unsafe { writer.run(at, n) };
+                write_all(
+                    row,
+                    match rule.output {
+                        LifOutput::Spikes => &s,
+                        LifOutput::Membrane => &v,
+                    },
+                );
+            }
+        })
+    };
+    // SAFETY: every (step, batch row) is written above.
+    unsafe { filled(dims.len(), fill) }
 }
 
 /// The gradients of `Σ grad_out·output` with respect to the current, `β` and `θ`.
@@ -113,12 +119,15 @@ pub fn backward<F: Real>(
         dims.len(),
         "the output gradient is not [T, B, N]"
     );
-    let mut grad_current = vec![F::zero(); dims.len()];
-    let writer = DisjointWriter::new(&mut grad_current);
-    let per_row: Vec<(Vec<F>, Vec<F>)> = (0..dims.batch)
-        .into_par_iter()
-        .map(|b| backward_row(rule, dims, b, current, p, grad_out, &writer))
-        .collect();
+    let mut per_row: Vec<(Vec<F>, Vec<F>)> = Vec::new();
+    let fill = |writer: &DisjointWriter<MaybeUninit<F>>| {
+        per_row = (0..dims.batch)
+            .into_par_iter()
+            .map(|b| backward_row(rule, dims, b, current, p, grad_out, writer))
+            .collect();
+    };
+    // SAFETY: backward_row writes every step of its batch row.
+    let grad_current = unsafe { filled(dims.len(), fill) };
     let (mut beta, mut threshold) = (vec![F::zero(); dims.neurons], vec![F::zero(); dims.neurons]);
     for (row_beta, row_threshold) in per_row {
         add_into(&mut beta, &row_beta);
@@ -144,7 +153,7 @@ fn backward_row<F: Real>(
     current: &[F],
     p: Params<F>,
     grad_out: &[F],
-    writer: &DisjointWriter<F>,
+    writer: &DisjointWriter<MaybeUninit<F>>,
 ) -> (Vec<F>, Vec<F>) {
     let n = dims.neurons;
     let zero = F::zero();
@@ -190,7 +199,7 @@ fn backward_row<F: Real>(
                 for j in 0..n {
                     let g_spike = g_s_of * g[j] - through_reset * theta[j] * dv_next[j];
                     let dv = g_v_of * g[j] + g_spike * slope[j] + beta[j] * dv_next[j];
-                    g_current[j] = dv;
+                    g_current[j].write(dv);
                     d_beta[j] = d_beta[j] + dv * v_prev[j];
                     d_theta[j] = d_theta[j] - g_spike * slope[j] - heaviside(dist[j]) * dv_next[j];
                     dv_next[j] = dv;
@@ -212,7 +221,7 @@ fn backward_row<F: Real>(
                     let dv =
                         g_v_of * g[j] + g_spike * slope[j] + (one - s_t) * beta[j] * dv_next[j];
                     let kept = one - after_first * heaviside(v_prev[j] - theta[j]);
-                    g_current[j] = dv * kept;
+                    g_current[j].write(dv * kept);
                     d_beta[j] = d_beta[j] + dv * kept * v_prev[j];
                     d_theta[j] = d_theta[j] - g_spike * slope[j];
                     dv_next[j] = dv;

@@ -22,12 +22,14 @@
 //! candle custom op whose backward recomputes the membrane trace from the input (so nothing but
 //! the input current and the output is stored per step), and [`lif_reference`], the same
 //! equations as one candle op per operation, which every fused result is tested against.
-//! [`lif_dense`] fuses a spike-driven projection ([`crate::event_linear`]) with the layer.
+//! [`lif_dense`] fuses a spike-driven projection ([`crate::event_linear`]) with the layer, and
+//! [`lif_stack`] a whole stack of such layers.
 
 mod dense;
 pub mod kernel;
 mod op;
 mod reference;
+mod stack;
 
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +38,7 @@ pub use op::lif;
 pub use reference::lif_reference;
 /// The spike non-linearity as a candle op, shared with the references of the other layers.
 pub(crate) use reference::spike;
+pub use stack::{StackLayer, lif_stack};
 
 use crate::surrogate::Surrogate;
 
