@@ -24,6 +24,8 @@
 //!   `[T, B, 2F]`, ON in channels `0..F` and OFF (as `+1`) in `F..2F`. snnTorch's `off_spike=True`
 //!   instead writes `−1` into the same channel; splitting keeps every entry a 0/1 spike.
 
+use std::mem::MaybeUninit;
+
 use candle_core::{DType, Device, Result, Tensor, bail};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -165,22 +167,24 @@ fn threshold24(p: f32) -> u32 {
 /// Spikes for one `(sample, t)` row, written into zeros: `out[f] = 1` iff the 24-bit uniform of
 /// feature `f` is below `thr[f]`. Pairs that cannot fire (most of an MNIST image is 0) skip
 /// the hash; the counter still advances, so every pair keeps its own number.
-fn fill_rate_row(out: &mut [f32], thr: &[u32], key: u64) {
+fn fill_rate_row(out: &mut [MaybeUninit<f32>], thr: &[u32], key: u64) {
     let mut out_pairs = out.chunks_exact_mut(2);
     let mut thr_pairs = thr.chunks_exact(2);
     let mut counter = key;
     for (o, th) in (&mut out_pairs).zip(&mut thr_pairs) {
         counter = counter.wrapping_add(GAMMA);
         if th[0] | th[1] == 0 {
+            o[0].write(0.0);
+            o[1].write(0.0);
             continue;
         }
         let w = mix64(counter);
-        o[0] = f32::from(((w & MASK24) as u32) < th[0]);
-        o[1] = f32::from(((w >> 40) as u32) < th[1]);
+        o[0].write(f32::from(((w & MASK24) as u32) < th[0]));
+        o[1].write(f32::from(((w >> 40) as u32) < th[1]));
     }
     if let ([o], [th]) = (out_pairs.into_remainder(), thr_pairs.remainder()) {
         let w = mix64(counter.wrapping_add(GAMMA));
-        *o = f32::from(((w & MASK24) as u32) < *th);
+        o.write(f32::from(((w & MASK24) as u32) < *th));
     }
 }
 
@@ -198,9 +202,11 @@ fn rate(x: &Tensor, gain: f32, t_steps: usize, seed: u64, sample_ids: &[u64]) ->
         .iter()
         .map(|&v| threshold24(v * gain))
         .collect();
-    let mut out = vec![0f32; t_steps * b * f];
+    let len = t_steps * b * f;
+    let mut out = Vec::with_capacity(len);
     if f > 0 {
-        out.par_chunks_exact_mut(f)
+        out.spare_capacity_mut()[..len]
+            .par_chunks_exact_mut(f)
             .enumerate()
             .for_each(|(row, chunk)| {
                 let (t, bi) = (row / b, row % b);
@@ -208,6 +214,9 @@ fn rate(x: &Tensor, gain: f32, t_steps: usize, seed: u64, sample_ids: &[u64]) ->
                 fill_rate_row(chunk, &thr[bi * f..(bi + 1) * f], key);
             });
     }
+    // SAFETY: every row of the first `len` elements was written whole by fill_rate_row (the
+    // elements are not zeroed first: most pixels are 0 and are written as 0 spikes there).
+    unsafe { out.set_len(len) };
     Tensor::from_vec(out, (t_steps, b, f), &Device::Cpu)
 }
 

@@ -21,7 +21,7 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, bail};
 
 use super::LifRule;
-use super::kernel::{self, Dims, Params};
+use super::kernel::{self, Dims, OutputGrad, Params};
 use crate::cpu::{Real, storage_slice, with_slice};
 use crate::event_linear::{self, Events};
 
@@ -142,7 +142,8 @@ impl LifDense {
                     with_slice(grad, "lif_dense output gradient", |g| {
                         let (bias, p) = split(neuron_params);
                         let Kept { events, current } = self.kept(x, weight, bias, dims, inputs);
-                        let lif = kernel::backward(&self.rule, dims, &current, p, g);
+                        let lif =
+                            kernel::backward(&self.rule, dims, &current, p, OutputGrad::Given(g));
                         let (d_weight, d_bias) =
                             event_linear::weight_grads(&events, inputs, &lif.current, dims.neurons);
                         Ok((

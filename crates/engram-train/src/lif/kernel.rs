@@ -105,20 +105,63 @@ pub fn forward<F: Real>(rule: &LifRule, dims: Dims, current: &[F], p: Params<F>)
     unsafe { filled(dims.len(), fill) }
 }
 
+/// `∂L/∂output` of a layer, `[T, B, N]`.
+#[derive(Clone, Copy)]
+pub enum OutputGrad<'a, F> {
+    /// Given element by element.
+    Given(&'a [F]),
+    /// Through the dense projection `W` `[N, M]` into a layer above: `∂L/∂I^above · Wᵀ`, with
+    /// `d_above` `[T, B, M]` and `weight_t` (= `Wᵀ`) `[M, N]`, summed over the `M` (few)
+    /// neurons above one row at a time where it is used, so the `[T, B, N]` product is never
+    /// stored.
+    Through { d_above: &'a [F], weight_t: &'a [F] },
+}
+
+impl<F: Real> OutputGrad<'_, F> {
+    fn check(&self, dims: Dims) {
+        match *self {
+            OutputGrad::Given(g) => {
+                assert_eq!(g.len(), dims.len(), "the output gradient is not [T, B, N]")
+            }
+            OutputGrad::Through { d_above, weight_t } => {
+                let above = d_above.len() / (dims.steps * dims.batch).max(1);
+                assert!(
+                    d_above.len() == dims.steps * dims.batch * above
+                        && weight_t.len() == above * dims.neurons,
+                    "the gradient above is not [T, B, M] with a [M, N] projection"
+                )
+            }
+        }
+    }
+
+    /// Row `(t, b)`, computed in `buffer` (`N` long) where it is not given.
+    fn row<'b>(&'b self, dims: Dims, t: usize, b: usize, buffer: &'b mut [F]) -> &'b [F] {
+        let n = dims.neurons;
+        match *self {
+            OutputGrad::Given(g) => &g[dims.at(t, b)..][..n],
+            OutputGrad::Through { d_above, weight_t } => {
+                let above = weight_t.len() / n;
+                buffer.fill(F::zero());
+                let d = &d_above[(t * dims.batch + b) * above..][..above];
+                for (&d, w) in d.iter().zip(weight_t.chunks_exact(n)) {
+                    buffer.iter_mut().zip(w).for_each(|(g, &w)| *g = *g + d * w);
+                }
+                buffer
+            }
+        }
+    }
+}
+
 /// The gradients of `Σ grad_out·output` with respect to the current, `β` and `θ`.
 pub fn backward<F: Real>(
     rule: &LifRule,
     dims: Dims,
     current: &[F],
     p: Params<F>,
-    grad_out: &[F],
+    grad_out: OutputGrad<F>,
 ) -> Grads<F> {
     assert_eq!(current.len(), dims.len(), "current is not [T, B, N]");
-    assert_eq!(
-        grad_out.len(),
-        dims.len(),
-        "the output gradient is not [T, B, N]"
-    );
+    grad_out.check(dims);
     let mut per_row: Vec<(Vec<F>, Vec<F>)> = Vec::new();
     let fill = |writer: &DisjointWriter<MaybeUninit<F>>| {
         per_row = (0..dims.batch)
@@ -152,7 +195,7 @@ fn backward_row<F: Real>(
     b: usize,
     current: &[F],
     p: Params<F>,
-    grad_out: &[F],
+    grad_out: OutputGrad<F>,
     writer: &DisjointWriter<MaybeUninit<F>>,
 ) -> (Vec<F>, Vec<F>) {
     let n = dims.neurons;
@@ -169,6 +212,7 @@ fn backward_row<F: Real>(
     let rest = vec![zero; n];
     let (mut dv_next, mut dist, mut slope) = (vec![zero; n], vec![zero; n], vec![zero; n]);
     let (mut d_beta, mut d_theta) = (vec![zero; n], vec![zero; n]);
+    let mut g_buffer = vec![zero; n];
     let spikes_out = rule.output == LifOutput::Spikes;
     for t in (0..dims.steps).rev() {
         let v_t = &trace[t * n..(t + 1) * n];
@@ -183,7 +227,7 @@ fn backward_row<F: Real>(
             .for_each(|((d, &v), &theta)| *d = v - theta);
         rule.surrogate.derivative_into(&dist, &mut slope);
         let at = dims.at(t, b);
-        let g = &grad_out[at..at + n];
+        let g = grad_out.row(dims, t, b, &mut g_buffer);
         // SAFETY: step t of batch row b is written by this task alone.
         let g_current = unsafe { writer.run(at, n) };
         // Each rule's sweep is one branch-free loop over the neurons: the choices enter as

@@ -4,7 +4,7 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, bail};
 
 use super::LifRule;
-use super::kernel::{self, Dims, Params};
+use super::kernel::{self, Dims, OutputGrad, Params};
 use crate::cpu::{Real, storage_slice, with_slice};
 
 /// The layer's output for input `current` `[T, B, N]`, decays `beta` `[N]` and thresholds
@@ -67,7 +67,7 @@ fn backward_typed<F: Real>(
                         dims,
                         i,
                         Params { beta, threshold },
-                        g,
+                        OutputGrad::Given(g),
                     ))
                 })
             })

@@ -13,7 +13,9 @@
 //! backward gives every node's gradient a zeroed buffer and adds into it, which for a hidden
 //! layer of an MNIST network is a `[T, B, N]` buffer zeroed, added to and computed by a
 //! candle matmul on every step (about a seventh of a training step). Here `g^{k−1}` is written
-//! once by a `gemm` call and consumed directly by layer `k − 1`'s backward.
+//! once by a `gemm` call and consumed directly by layer `k − 1`'s backward; above a layer of a
+//! few neurons (an MNIST readout) it is not stored at all: layer `k − 1`'s backward sums the
+//! few products of each row where it uses it ([`kernel::OutputGrad::Through`]).
 //!
 //! A candle custom op takes three tensors, so everything but `x` and the first (largest)
 //! weight matrix travels flattened in `rest`: per layer `[b; β; θ]` (`3N`), preceded for
@@ -31,7 +33,7 @@ use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
 use super::LifRule;
-use super::kernel::{self, Dims, Params};
+use super::kernel::{self, Dims, OutputGrad, Params};
 use crate::cpu::{DisjointWriter, Real, filled, storage_slice, with_slice};
 use crate::event_linear::{self, Events};
 
@@ -276,7 +278,7 @@ impl LifStack {
         let places = self.places();
         let mut d_rest = vec![F::zero(); rest.len()];
         let mut d_first = Vec::new();
-        let mut grad_out = grad.to_vec();
+        let mut from_above = FromAbove::Given(grad.to_vec());
         let mut d_x = None;
         for (k, (events, current)) in kept.layers.iter().enumerate().rev() {
             let (layer, place) = (&self.layers[k], &places[k]);
@@ -286,7 +288,7 @@ impl LifStack {
                 batch,
                 neurons: layer.neurons,
             };
-            let lif = kernel::backward(&layer.rule, dims, current, p, &grad_out);
+            let lif = kernel::backward(&layer.rule, dims, current, p, from_above.as_output_grad());
             let (d_weight, d_bias) =
                 event_linear::weight_grads(events, layer.inputs, &lif.current, layer.neurons);
             let n = layer.neurons;
@@ -298,10 +300,15 @@ impl LifStack {
                 Some(range) => d_rest[range.clone()].copy_from_slice(&d_weight),
                 None => d_first = d_weight,
             }
-            if k > 0 || want_x {
+            if k > 0 && n <= NARROW {
+                from_above = FromAbove::Through {
+                    d_above: lif.current,
+                    weight_t: transpose(weight, layer.inputs, n),
+                };
+            } else if k > 0 || want_x {
                 let input_grad = input_gradient(&lif.current, weight, layer.inputs, n);
                 if k > 0 {
-                    grad_out = input_grad;
+                    from_above = FromAbove::Given(input_grad);
                 } else {
                     d_x = Some(input_grad);
                 }
@@ -309,6 +316,35 @@ impl LifStack {
         }
         (d_x, d_first, d_rest)
     }
+}
+
+/// Layers of at most this many neurons pass their current gradient down as it is
+/// ([`FromAbove::Through`]): the layer below sums the few products per row where it uses them,
+/// instead of this layer writing and that layer reading a `[T, B, I]` product.
+const NARROW: usize = 32;
+
+/// What a layer's backward pass receives from the layer above (or the loss).
+enum FromAbove<F> {
+    /// `∂L/∂output`, `[T, B, N]`.
+    Given(Vec<F>),
+    /// The current gradient of the layer above `[T, B, M]` and its weights transposed `[M, N]`.
+    Through { d_above: Vec<F>, weight_t: Vec<F> },
+}
+
+impl<F> FromAbove<F> {
+    fn as_output_grad(&self) -> OutputGrad<'_, F> {
+        match self {
+            FromAbove::Given(g) => OutputGrad::Given(g),
+            FromAbove::Through { d_above, weight_t } => OutputGrad::Through { d_above, weight_t },
+        }
+    }
+}
+
+/// `Wᵀ` `[N, I]` of `W` `[I, N]`.
+fn transpose<F: Copy>(weight: &[F], inputs: usize, neurons: usize) -> Vec<F> {
+    (0..neurons)
+        .flat_map(|j| (0..inputs).map(move |i| weight[i * neurons + j]))
+        .collect()
 }
 
 /// Rows of the input gradient per task: each task's rows are one `gemm` call, so every
