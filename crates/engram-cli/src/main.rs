@@ -10,6 +10,7 @@ use engram::units::{self, Dim};
 use engram::{EngramError, engine, output, spec};
 use indicatif::{ProgressBar, ProgressStyle};
 
+mod allocator;
 mod bdh;
 mod export;
 mod lsm;
@@ -163,6 +164,7 @@ enum Command {
 const EXIT_BAD_INPUT: u8 = 2;
 
 fn main() -> ExitCode {
+    allocator::keep_large_blocks();
     let cli = Cli::parse();
     let model_path = match &cli.command {
         Command::Run { model, .. } | Command::Check { model } => Some(model.clone()),
