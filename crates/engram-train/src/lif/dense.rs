@@ -76,8 +76,8 @@ fn dims_of(x: &Shape, weight: &Shape, neuron_params: &Shape) -> Result<(Dims, us
     Ok((dims, inputs))
 }
 
-/// `(b, β, θ)` from the rows of the `[3, N]` parameters.
-fn split<F>(neuron_params: &[F]) -> (&[F], Params<'_, F>) {
+/// `(b, β, θ)` from the rows of the `[3, N]` parameters (one layer's `[b; β; θ]`).
+pub(super) fn split<F>(neuron_params: &[F]) -> (&[F], Params<'_, F>) {
     let n = neuron_params.len() / 3;
     let (bias, rest) = neuron_params.split_at(n);
     let (beta, threshold) = rest.split_at(n);

@@ -33,6 +33,7 @@ use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
 use super::LifRule;
+use super::dense::split;
 use super::kernel::{self, Dims, OutputGrad, Params};
 use crate::cpu::{DisjointWriter, Real, filled, storage_slice, with_slice};
 use crate::event_linear::{self, Events};
@@ -54,10 +55,30 @@ pub fn lif_stack(x: &Tensor, layers: &[StackLayer]) -> Result<Tensor> {
     let Some(first) = layers.first() else {
         bail!("lif_stack: a stack needs at least one layer")
     };
+    let mut feeds = x.dims3()?.2;
     let mut parts = Vec::with_capacity(2 * layers.len());
     let mut shapes = Vec::with_capacity(layers.len());
     for (k, layer) in layers.iter().enumerate() {
         let (inputs, neurons) = layer.weight.dims2()?;
+        if inputs != feeds {
+            bail!(
+                "lif_stack: layer {k} takes {inputs} inputs but is fed {feeds} (input {:?}, first weight {:?})",
+                x.shape(),
+                first.weight.shape()
+            )
+        }
+        for (name, p) in [
+            ("bias", layer.bias),
+            ("beta", layer.beta),
+            ("threshold", layer.threshold),
+        ] {
+            if p.dims() != [neurons] {
+                bail!(
+                    "lif_stack: layer {k}'s {name} is {:?}, expected [{neurons}]",
+                    p.shape()
+                )
+            }
+        }
         if k > 0 {
             parts.push(layer.weight.flatten_all()?);
         }
@@ -67,12 +88,12 @@ pub fn lif_stack(x: &Tensor, layers: &[StackLayer]) -> Result<Tensor> {
             neurons,
             rule: layer.rule,
         });
+        feeds = neurons;
     }
     let op = LifStack {
         layers: shapes,
         kept: Mutex::default(),
     };
-    op.check(x.shape(), first.weight.shape(), &parts)?;
     x.contiguous()?
         .apply_op3(&first.weight.contiguous()?, &Tensor::cat(&parts, 0)?, op)
 }
@@ -103,36 +124,6 @@ struct Place {
 }
 
 impl LifStack {
-    /// Checks that `x` `[T, B, I]`, `W¹` and the per-layer parts of `rest` fit together.
-    fn check(&self, x: &Shape, first_weight: &Shape, parts: &[Tensor]) -> Result<()> {
-        let (_, _, width) = x.dims3()?;
-        let mut expected = Vec::with_capacity(parts.len());
-        for (k, layer) in self.layers.iter().enumerate() {
-            let feeds = if k == 0 {
-                width
-            } else {
-                self.layers[k - 1].neurons
-            };
-            if layer.inputs != feeds {
-                bail!(
-                    "lif_stack: layer {k} takes {} inputs but is fed {feeds} (input {x:?}, first weight {first_weight:?})",
-                    layer.inputs
-                )
-            }
-            if k > 0 {
-                expected.push(layer.inputs * layer.neurons);
-            }
-            expected.push(3 * layer.neurons);
-        }
-        let got: Vec<usize> = parts.iter().map(Tensor::elem_count).collect();
-        if got != expected || parts.iter().any(|p| p.rank() != 1) {
-            bail!(
-                "lif_stack: the biases, betas and thresholds must be [N] for each layer (parts of {got:?} elements, expected {expected:?})"
-            )
-        }
-        Ok(())
-    }
-
     fn places(&self) -> Vec<Place> {
         let mut at = 0;
         let mut take = |len: usize| {
@@ -399,14 +390,6 @@ fn input_gradient<F: Real>(d_current: &[F], weight: &[F], inputs: usize, neurons
     unsafe { filled(rows * inputs, fill) }
 }
 
-/// `(b, β, θ)` from a layer's `[b; β; θ]`.
-fn split<F>(neuron_params: &[F]) -> (&[F], Params<'_, F>) {
-    let n = neuron_params.len() / 3;
-    let (bias, rest) = neuron_params.split_at(n);
-    let (beta, threshold) = rest.split_at(n);
-    (bias, Params { beta, threshold })
-}
-
 impl CustomOp3 for LifStack {
     fn name(&self) -> &'static str {
         "engram-lif-stack"
@@ -593,6 +576,8 @@ mod tests {
             message.contains("layer 1 takes 5 inputs but is fed 6"),
             "{message}"
         );
+        let message = lif_stack(&x, &[layer(&w1, &p2)]).unwrap_err().to_string();
+        assert!(message.contains("layer 0's bias is [2], expected [6]"), "{message}");
         let message = lif_stack(&x, &[]).unwrap_err().to_string();
         assert!(message.contains("at least one layer"), "{message}");
         Ok(())
