@@ -79,18 +79,16 @@ impl<F> DisjointWriter<F> {
     }
 }
 
-/// A vector of `len` elements that `fill` writes through the writer it is given, without
-/// zeroing them first: the `[T, B, N]` outputs of the kernels are written whole, and zeroing
-/// them beforehand would be one more pass over tens of megabytes per training step.
+/// A vector of `len` elements that `fill` writes, without zeroing them first: the `[T, B, N]`
+/// outputs of the kernels are written whole, and zeroing them beforehand would be one more pass
+/// over tens of megabytes per training step. Tasks that write strided parts of it in parallel
+/// wrap the slice in a [`DisjointWriter`].
 ///
 /// # Safety
 /// `fill` must write every element before it returns.
-pub(crate) unsafe fn filled<F>(
-    len: usize,
-    fill: impl FnOnce(&DisjointWriter<MaybeUninit<F>>),
-) -> Vec<F> {
+pub(crate) unsafe fn filled<F>(len: usize, fill: impl FnOnce(&mut [MaybeUninit<F>])) -> Vec<F> {
     let mut out = Vec::with_capacity(len);
-    fill(&DisjointWriter::new(&mut out.spare_capacity_mut()[..len]));
+    fill(&mut out.spare_capacity_mut()[..len]);
     // SAFETY: the first `len` elements were allocated above and, by the caller's contract,
     // written by `fill`.
     unsafe { out.set_len(len) };

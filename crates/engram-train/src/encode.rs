@@ -30,6 +30,8 @@ use candle_core::{DType, Device, Result, Tensor, bail};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::cpu::filled;
+
 /// How inputs become the network's `[T, B, F]` input; see the module documentation.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -164,9 +166,9 @@ fn threshold24(p: f32) -> u32 {
     (p.clamp(0.0, 1.0) * (1u32 << 24) as f32) as u32
 }
 
-/// Spikes for one `(sample, t)` row, written into zeros: `out[f] = 1` iff the 24-bit uniform of
-/// feature `f` is below `thr[f]`. Pairs that cannot fire (most of an MNIST image is 0) skip
-/// the hash; the counter still advances, so every pair keeps its own number.
+/// Spikes for one `(sample, t)` row, every element written: `out[f] = 1` iff the 24-bit uniform
+/// of feature `f` is below `thr[f]`. Pairs that cannot fire (most of an MNIST image is 0) skip
+/// the hash and are written 0; the counter still advances, so every pair keeps its own number.
 fn fill_rate_row(out: &mut [MaybeUninit<f32>], thr: &[u32], key: u64) {
     let mut out_pairs = out.chunks_exact_mut(2);
     let mut thr_pairs = thr.chunks_exact(2);
@@ -202,21 +204,19 @@ fn rate(x: &Tensor, gain: f32, t_steps: usize, seed: u64, sample_ids: &[u64]) ->
         .iter()
         .map(|&v| threshold24(v * gain))
         .collect();
-    let len = t_steps * b * f;
-    let mut out = Vec::with_capacity(len);
-    if f > 0 {
-        out.spare_capacity_mut()[..len]
-            .par_chunks_exact_mut(f)
-            .enumerate()
-            .for_each(|(row, chunk)| {
-                let (t, bi) = (row / b, row % b);
-                let key = row_key(seed, sample_ids[bi], t as u64);
-                fill_rate_row(chunk, &thr[bi * f..(bi + 1) * f], key);
-            });
-    }
-    // SAFETY: every row of the first `len` elements was written whole by fill_rate_row (the
-    // elements are not zeroed first: most pixels are 0 and are written as 0 spikes there).
-    unsafe { out.set_len(len) };
+    let fill = |out: &mut [MaybeUninit<f32>]| {
+        if f > 0 {
+            out.par_chunks_exact_mut(f)
+                .enumerate()
+                .for_each(|(row, chunk)| {
+                    let (t, bi) = (row / b, row % b);
+                    let key = row_key(seed, sample_ids[bi], t as u64);
+                    fill_rate_row(chunk, &thr[bi * f..(bi + 1) * f], key);
+                });
+        }
+    };
+    // SAFETY: fill_rate_row writes every element of every row.
+    let out = unsafe { filled(t_steps * b * f, fill) };
     Tensor::from_vec(out, (t_steps, b, f), &Device::Cpu)
 }
 

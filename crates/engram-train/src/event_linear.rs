@@ -229,7 +229,8 @@ fn add_scaled<F: Real>(y: &mut [F], w: &[F], value: F) {
 /// summed in a buffer of the task's own and written to the output once.
 pub fn forward<F: Real>(events: &Events<F>, weight: &[F], bias: &[F]) -> Vec<F> {
     let (steps, samples, width) = (events.steps, events.samples, bias.len());
-    let fill = |writer: &DisjointWriter<MaybeUninit<F>>| {
+    let fill = |out: &mut [MaybeUninit<F>]| {
+        let writer = DisjointWriter::new(out);
         (0..samples).into_par_iter().for_each_init(
             || {
                 let buffer = || vec![F::zero(); steps * width];

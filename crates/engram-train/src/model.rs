@@ -146,7 +146,7 @@ impl SpikingNet {
         if let Input::Spikes(x) = input
             && self.layers.iter().all(SpikingLayer::is_lif)
         {
-            let thresholds = self
+            let betas_and_thresholds = self
                 .layers
                 .iter()
                 .map(SpikingLayer::beta_and_threshold)
@@ -154,7 +154,7 @@ impl SpikingNet {
             let stack: Vec<StackLayer> = self
                 .layers
                 .iter()
-                .zip(&thresholds)
+                .zip(&betas_and_thresholds)
                 .map(|(layer, (beta, threshold))| StackLayer {
                     weight: layer.weight.as_tensor(),
                     bias: layer.bias.as_tensor(),

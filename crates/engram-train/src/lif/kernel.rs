@@ -83,7 +83,8 @@ fn step<F: Real>(reset: Reset, p: Params<F>, current: &[F], v: &mut [F], s: &mut
 pub fn forward<F: Real>(rule: &LifRule, dims: Dims, current: &[F], p: Params<F>) -> Vec<F> {
     assert_eq!(current.len(), dims.len(), "current is not [T, B, N]");
     let n = dims.neurons;
-    let fill = |writer: &DisjointWriter<MaybeUninit<F>>| {
+    let fill = |out: &mut [MaybeUninit<F>]| {
+        let writer = DisjointWriter::new(out);
         (0..dims.batch).into_par_iter().for_each(|b| {
             let (mut v, mut s) = (vec![F::zero(); n], vec![F::zero(); n]);
             for t in 0..dims.steps {
@@ -163,10 +164,11 @@ pub fn backward<F: Real>(
     assert_eq!(current.len(), dims.len(), "current is not [T, B, N]");
     grad_out.check(dims);
     let mut per_row: Vec<(Vec<F>, Vec<F>)> = Vec::new();
-    let fill = |writer: &DisjointWriter<MaybeUninit<F>>| {
+    let fill = |out: &mut [MaybeUninit<F>]| {
+        let writer = DisjointWriter::new(out);
         per_row = (0..dims.batch)
             .into_par_iter()
-            .map(|b| backward_row(rule, dims, b, current, p, grad_out, writer))
+            .map(|b| backward_row(rule, dims, b, current, p, grad_out, &writer))
             .collect();
     };
     // SAFETY: backward_row writes every step of its batch row.

@@ -349,7 +349,8 @@ fn input_gradient<F: Real>(d_current: &[F], weight: &[F], inputs: usize, neurons
         return vec![F::zero(); rows * inputs];
     }
     assert!(d_current.len() == rows * neurons && weight.len() == inputs * neurons);
-    let fill = |writer: &DisjointWriter<MaybeUninit<F>>| {
+    let fill = |out: &mut [MaybeUninit<F>]| {
+        let writer = DisjointWriter::new(out);
         d_current
             .par_chunks(ROWS_PER_TASK * neurons)
             .enumerate()
@@ -577,7 +578,10 @@ mod tests {
             "{message}"
         );
         let message = lif_stack(&x, &[layer(&w1, &p2)]).unwrap_err().to_string();
-        assert!(message.contains("layer 0's bias is [2], expected [6]"), "{message}");
+        assert!(
+            message.contains("layer 0's bias is [2], expected [6]"),
+            "{message}"
+        );
         let message = lif_stack(&x, &[]).unwrap_err().to_string();
         assert!(message.contains("at least one layer"), "{message}");
         Ok(())
