@@ -4,7 +4,9 @@
 //! Kernels read tensors in place (no copy to a `Vec`) and build their outputs as `Vec`s that
 //! become tensors without a copy (`Tensor::from_vec`).
 
+use std::any::Any;
 use std::mem::MaybeUninit;
+use std::sync::Mutex;
 
 use candle_core::{CpuStorage, Layout, Result, Storage, Tensor, WithDType, bail};
 use num_traits::Float;
@@ -101,4 +103,26 @@ pub(crate) fn write_all<F: Copy>(dst: &mut [MaybeUninit<F>], src: &[F]) {
     dst.iter_mut().zip(src).for_each(|(d, &s)| {
         d.write(s);
     });
+}
+
+/// What a custom op's forward pass leaves for its backward pass (an op's inputs cannot change
+/// in between): one value, taken once.
+#[derive(Default)]
+pub(crate) struct ForBackward(Mutex<Option<Box<dyn Any + Send>>>);
+
+impl ForBackward {
+    pub(crate) fn keep<T: Any + Send>(&self, value: T) {
+        *self.0.lock().expect("no panic while holding the lock") = Some(Box::new(value));
+    }
+
+    /// The kept value, if one of type `T` is there (none when the forward pass ran in another
+    /// dtype, or its value was taken already).
+    pub(crate) fn take<T: Any + Send>(&self) -> Option<T> {
+        let kept = self
+            .0
+            .lock()
+            .expect("no panic while holding the lock")
+            .take();
+        kept.and_then(|k| k.downcast::<T>().ok()).map(|k| *k)
+    }
 }

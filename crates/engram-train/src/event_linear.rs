@@ -26,15 +26,13 @@
 //! Forward samples and backward column blocks run in parallel (rayon); every output element is
 //! summed in a fixed order by one task, so results do not depend on the thread count.
 
-use std::any::Any;
 use std::mem::MaybeUninit;
-use std::sync::Mutex;
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, bail};
 use rayon::prelude::*;
 
-use crate::cpu::{DisjointWriter, Real, filled, storage_slice, with_slice, write_all};
+use crate::cpu::{DisjointWriter, ForBackward, Real, filled, storage_slice, with_slice, write_all};
 
 /// `x · W + b`, touching only the non-zero elements of `x`.
 pub fn event_linear(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
@@ -345,14 +343,10 @@ pub fn weight_grads<F: Real>(
 /// input cannot change in between), so the input is scanned once per step.
 #[derive(Default)]
 struct EventLinear {
-    kept: Mutex<Option<Box<dyn Any + Send>>>,
+    kept: ForBackward,
 }
 
 impl EventLinear {
-    fn keep<F: Real>(&self, events: Events<F>) {
-        *self.kept.lock().expect("no panic while holding the lock") = Some(Box::new(events));
-    }
-
     /// The forward pass's events of `x`, or (if there are none of this dtype) gathered anew.
     fn events_of<F: Real>(
         &self,
@@ -361,16 +355,9 @@ impl EventLinear {
         inputs: usize,
         outputs: usize,
     ) -> Events<F> {
-        let kept = self
-            .kept
-            .lock()
-            .expect("no panic while holding the lock")
-            .take();
-        kept.and_then(|k| k.downcast::<Events<F>>().ok())
-            .map_or_else(
-                || Events::gather(x, steps, inputs, outputs),
-                |events| *events,
-            )
+        self.kept
+            .take()
+            .unwrap_or_else(|| Events::gather(x, steps, inputs, outputs))
     }
 }
 
@@ -408,7 +395,7 @@ fn forward_typed<F: Real>(
         storage_slice(weight.0, weight.1, "event_linear weight")?,
         storage_slice(bias.0, bias.1, "event_linear bias")?,
     );
-    op.keep(events);
+    op.kept.keep(events);
     let mut dims = x.1.shape().dims().to_vec();
     *dims.last_mut().expect("checked by extents") = outputs;
     Ok((F::to_cpu_storage_owned(y), Shape::from(dims)))

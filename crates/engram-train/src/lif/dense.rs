@@ -14,15 +14,12 @@
 //! in between), so neither is computed twice. `b`, `β` and `θ` travel as one `[3, N]` tensor
 //! because a candle custom op takes at most three inputs.
 
-use std::any::Any;
-use std::sync::Mutex;
-
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, bail};
 
 use super::LifRule;
 use super::kernel::{self, Dims, OutputGrad, Params};
-use crate::cpu::{Real, storage_slice, with_slice};
+use crate::cpu::{ForBackward, Real, storage_slice, with_slice};
 use crate::event_linear::{self, Events};
 
 /// The layer's output for spikes `x` `[T, B, I]`, weights `weight` `[I, N]` and per-neuron
@@ -42,7 +39,7 @@ pub fn lif_dense(
         &neuron_params,
         LifDense {
             rule,
-            kept: Mutex::default(),
+            kept: ForBackward::default(),
         },
     )
 }
@@ -50,7 +47,7 @@ pub fn lif_dense(
 struct LifDense {
     rule: LifRule,
     /// The forward pass's [`Kept`], taken by the backward pass.
-    kept: Mutex<Option<Box<dyn Any + Send>>>,
+    kept: ForBackward,
 }
 
 /// What the backward pass needs from the forward pass.
@@ -97,8 +94,7 @@ impl LifDense {
         let events = Events::gather(x, dims.steps, inputs, dims.neurons);
         let current = event_linear::forward(&events, weight, bias);
         let out = kernel::forward(&self.rule, dims, &current, p);
-        *self.kept.lock().expect("no panic while holding the lock") =
-            Some(Box::new(Kept { events, current }));
+        self.kept.keep(Kept { events, current });
         let shape = Shape::from((dims.steps, dims.batch, dims.neurons));
         Ok((F::to_cpu_storage_owned(out), shape))
     }
@@ -112,19 +108,11 @@ impl LifDense {
         dims: Dims,
         inputs: usize,
     ) -> Kept<F> {
-        let kept = self
-            .kept
-            .lock()
-            .expect("no panic while holding the lock")
-            .take();
-        kept.and_then(|k| k.downcast::<Kept<F>>().ok()).map_or_else(
-            || {
-                let events = Events::gather(x, dims.steps, inputs, dims.neurons);
-                let current = event_linear::forward(&events, weight, bias);
-                Kept { events, current }
-            },
-            |kept| *kept,
-        )
+        self.kept.take().unwrap_or_else(|| {
+            let events = Events::gather(x, dims.steps, inputs, dims.neurons);
+            let current = event_linear::forward(&events, weight, bias);
+            Kept { events, current }
+        })
     }
 
     /// `(∂L/∂I, ∂L/∂W, ∂L/∂[b; β; θ])`.

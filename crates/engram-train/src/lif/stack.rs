@@ -22,10 +22,8 @@
 //! `k > 1` by `W^k` (row-major `[N^{k−1}, N^k]`). The op keeps each layer's input runs and
 //! current from its forward pass for its backward pass.
 
-use std::any::Any;
 use std::mem::MaybeUninit;
 use std::ops::Range;
-use std::sync::Mutex;
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, bail};
@@ -35,7 +33,7 @@ use rayon::prelude::*;
 use super::LifRule;
 use super::dense::split;
 use super::kernel::{self, Dims, OutputGrad, Params};
-use crate::cpu::{DisjointWriter, Real, filled, storage_slice, with_slice};
+use crate::cpu::{DisjointWriter, ForBackward, Real, filled, storage_slice, with_slice};
 use crate::event_linear::{self, Events};
 
 /// One layer of a [`lif_stack`]: its projection `weight` `[inputs, N]`, per-neuron `bias`,
@@ -92,7 +90,7 @@ pub fn lif_stack(x: &Tensor, layers: &[StackLayer]) -> Result<Tensor> {
     }
     let op = LifStack {
         layers: shapes,
-        kept: Mutex::default(),
+        kept: ForBackward::default(),
     };
     x.contiguous()?
         .apply_op3(&first.weight.contiguous()?, &Tensor::cat(&parts, 0)?, op)
@@ -109,7 +107,7 @@ struct Shaped {
 struct LifStack {
     layers: Vec<Shaped>,
     /// The forward pass's [`Kept`], taken by the backward pass.
-    kept: Mutex<Option<Box<dyn Any + Send>>>,
+    kept: ForBackward,
 }
 
 /// Per layer, the runs of its input and its current `[T, B, N]`.
@@ -202,7 +200,7 @@ impl LifStack {
             )
         }
         let (kept, out) = self.run_forward(x, first_weight, rest, (steps, batch));
-        *self.kept.lock().expect("no panic while holding the lock") = Some(Box::new(kept));
+        self.kept.keep(kept);
         let neurons = self.layers.last().expect("checked").neurons;
         Ok((
             F::to_cpu_storage_owned(out),
@@ -224,16 +222,9 @@ impl LifStack {
             with_slice(first_weight, "lif_stack first weight", |first_weight| {
                 with_slice(rest, "lif_stack parameters", |rest| {
                     with_slice(grad, "lif_stack output gradient", |g| {
-                        let kept = self
-                            .kept
-                            .lock()
-                            .expect("no panic while holding the lock")
-                            .take()
-                            .and_then(|k| k.downcast::<Kept<F>>().ok())
-                            .map_or_else(
-                                || self.run_forward(x, first_weight, rest, (steps, batch)).0,
-                                |kept| *kept,
-                            );
+                        let kept = self.kept.take().unwrap_or_else(|| {
+                            self.run_forward(x, first_weight, rest, (steps, batch)).0
+                        });
                         Ok(self.backward_layers(
                             kept,
                             first_weight,
