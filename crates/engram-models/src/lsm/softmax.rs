@@ -128,60 +128,86 @@ impl Softmax {
             vec![0.0; classes * w],
         );
         let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8);
-        let mut history = History {
-            train_accuracy: Vec::new(),
-            valid_accuracy: Vec::new(),
-            best_epoch: 0,
-        };
-        let mut best = (f64::NEG_INFINITY, model.weights.clone());
         let (mut x, mut prob) = (vec![0.0; dim], vec![0.0; classes]);
-        let mut order: Vec<usize> = (0..n).collect();
         let mut t = 0i32;
-        for epoch in 0..p.epochs {
-            let mut r = rng::stream(p.seed, Purpose::Weights, epoch as u64);
-            for i in (1..n).rev() {
-                order.swap(i, r.random_range(0..=i));
-            }
-            for batch in order.chunks(p.batch) {
-                grad.fill(0.0);
-                for &s in batch {
-                    train.row(s, &mut x);
-                    model.probabilities(&x, &mut prob);
-                    prob[train.label(s)] -= 1.0;
-                    for (c, &g) in prob.iter().enumerate() {
-                        let row = &mut grad[c * w..(c + 1) * w];
-                        for (gr, &xa) in row[..dim].iter_mut().zip(&x) {
-                            *gr += g * xa;
+        let history = train_epochs(
+            &mut model,
+            train,
+            valid,
+            p.epochs,
+            p.seed,
+            |model, order| {
+                for batch in order.chunks(p.batch) {
+                    grad.fill(0.0);
+                    for &s in batch {
+                        train.row(s, &mut x);
+                        model.probabilities(&x, &mut prob);
+                        prob[train.label(s)] -= 1.0;
+                        for (c, &g) in prob.iter().enumerate() {
+                            let row = &mut grad[c * w..(c + 1) * w];
+                            for (gr, &xa) in row[..dim].iter_mut().zip(&x) {
+                                *gr += g * xa;
+                            }
+                            row[dim] += g;
                         }
-                        row[dim] += g;
+                    }
+                    t += 1;
+                    let scale = 1.0 / batch.len() as f64;
+                    let (c1, c2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+                    for (k, wk) in model.weights.iter_mut().enumerate() {
+                        let decay = if k % w == dim { 0.0 } else { p.l2 * *wk };
+                        let g = grad[k] * scale + decay;
+                        m[k] = b1 * m[k] + (1.0 - b1) * g;
+                        v[k] = b2 * v[k] + (1.0 - b2) * g * g;
+                        *wk -= p.learning_rate * (m[k] / c1) / ((v[k] / c2).sqrt() + eps);
                     }
                 }
-                t += 1;
-                let scale = 1.0 / batch.len() as f64;
-                let (c1, c2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
-                for (k, wk) in model.weights.iter_mut().enumerate() {
-                    let decay = if k % w == dim { 0.0 } else { p.l2 * *wk };
-                    let g = grad[k] * scale + decay;
-                    m[k] = b1 * m[k] + (1.0 - b1) * g;
-                    v[k] = b2 * v[k] + (1.0 - b2) * g * g;
-                    *wk -= p.learning_rate * (m[k] / c1) / ((v[k] / c2).sqrt() + eps);
-                }
-            }
-            history.train_accuracy.push(model.accuracy(train));
-            let score = if !valid.is_empty() {
-                model.accuracy(valid)
-            } else {
-                *history.train_accuracy.last().expect("pushed")
-            };
-            history.valid_accuracy.push(score);
-            if score > best.0 {
-                best = (score, model.weights.clone());
-                history.best_epoch = epoch + 1;
-            }
-        }
-        model.weights = best.1;
+            },
+        );
         Ok((model, history))
     }
+}
+
+/// Runs `epochs` passes over the training samples, each in an order shuffled from `seed`
+/// (`pass` gets the model and the order), and keeps the weights of the pass with the best
+/// accuracy on `valid` (on `train` when `valid` is empty). Shared by the softmax and the
+/// three-factor readouts.
+pub(super) fn train_epochs(
+    model: &mut Softmax,
+    train: &impl Rows,
+    valid: &impl Rows,
+    epochs: usize,
+    seed: u64,
+    mut pass: impl FnMut(&mut Softmax, &[usize]),
+) -> History {
+    let n = train.len();
+    let mut history = History {
+        train_accuracy: Vec::new(),
+        valid_accuracy: Vec::new(),
+        best_epoch: 0,
+    };
+    let mut best = (f64::NEG_INFINITY, model.weights.clone());
+    let mut order: Vec<usize> = (0..n).collect();
+    for epoch in 0..epochs {
+        let mut r = rng::stream(seed, Purpose::Weights, epoch as u64);
+        for i in (1..n).rev() {
+            order.swap(i, r.random_range(0..=i));
+        }
+        pass(model, &order);
+        history.train_accuracy.push(model.accuracy(train));
+        let score = if valid.is_empty() {
+            *history.train_accuracy.last().expect("pushed")
+        } else {
+            model.accuracy(valid)
+        };
+        history.valid_accuracy.push(score);
+        if score > best.0 {
+            best = (score, model.weights.clone());
+            history.best_epoch = epoch + 1;
+        }
+    }
+    model.weights = best.1;
+    history
 }
 
 #[cfg(test)]

@@ -19,11 +19,9 @@
 //! teaches it little. W and b start at zero; after every epoch the validation accuracy is
 //! measured and the weights of the best epoch are kept, as for the softmax readout.
 
-use engram::rng::{self, Purpose};
-use rand::RngExt;
 use serde::Serialize;
 
-use super::softmax::{History, Softmax};
+use super::softmax::{History, Softmax, train_epochs};
 use super::{LsmError, Rows};
 
 /// Training settings.
@@ -85,41 +83,28 @@ pub fn train(
         classes,
         weights: vec![0.0; classes * (dim + 1)],
     };
-    let mut history = History {
-        train_accuracy: Vec::new(),
-        valid_accuracy: Vec::new(),
-        best_epoch: 0,
-    };
-    let mut best = (f64::NEG_INFINITY, model.weights.clone());
     let (mut x, mut y) = (vec![0.0; dim], vec![0.0; classes]);
-    let mut order: Vec<usize> = (0..n).collect();
-    for epoch in 0..p.epochs {
-        let mut r = rng::stream(p.seed, Purpose::Weights, epoch as u64);
-        for i in (1..n).rev() {
-            order.swap(i, r.random_range(0..=i));
-        }
-        for &s in &order {
-            train.row(s, &mut x);
-            learn_sample(&mut model, &x, train.label(s), p.learning_rate, &mut y);
-        }
-        history.train_accuracy.push(model.accuracy(train));
-        let score = if valid.is_empty() {
-            *history.train_accuracy.last().expect("pushed")
-        } else {
-            model.accuracy(valid)
-        };
-        history.valid_accuracy.push(score);
-        if score > best.0 {
-            best = (score, model.weights.clone());
-            history.best_epoch = epoch + 1;
-        }
-    }
-    model.weights = best.1;
+    let history = train_epochs(
+        &mut model,
+        train,
+        valid,
+        p.epochs,
+        p.seed,
+        |model, order| {
+            for &s in order {
+                train.row(s, &mut x);
+                learn_sample(model, &x, train.label(s), p.learning_rate, &mut y);
+            }
+        },
+    );
     Ok((model, history))
 }
 
 #[cfg(test)]
 mod tests {
+    use engram::rng::{self, Purpose};
+    use rand::RngExt;
+
     use super::super::Dense;
     use super::*;
 
