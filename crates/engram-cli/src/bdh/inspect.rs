@@ -114,6 +114,14 @@ struct Model {
 }
 
 /// Loads a checkpoint, or a training file's initial weights (`.toml`).
+/// The layers asked for (checked against the model's `n_layer`), or by default every layer
+/// that has a layer below it (2 ..= n_layer), as σ pairs layer l − 1 with layer l.
+fn layers_to_inspect(asked: Option<Vec<usize>>, n_layer: usize) -> Result<Vec<usize>, Failure> {
+    let layers = asked.unwrap_or_else(|| (2..=n_layer).collect());
+    probe::check_layers(&layers, n_layer).map_err(bad)?;
+    Ok(layers)
+}
+
 fn load_model(path: &Path) -> Result<Model, Failure> {
     let (config, params, steps_done) = if path.extension().is_some_and(|e| e == "toml") {
         let config = config::load(path).map_err(bad)?;
@@ -242,9 +250,7 @@ pub fn run(command: InspectCommand) -> Result<(), Failure> {
         } => {
             set_threads(threads)?;
             let mut m = load_model(&model)?;
-            let n_layer = m.config.model.n_layer;
-            let layers = layers.unwrap_or_else(|| (2..=n_layer).collect());
-            probe::check_layers(&layers, n_layer).map_err(bad)?;
+            let layers = layers_to_inspect(layers, m.config.model.n_layer)?;
             if top_k == 0 {
                 return Err(bad(BdhError::Config("--top-k must be at least 1".into())));
             }
@@ -278,9 +284,7 @@ pub fn run(command: InspectCommand) -> Result<(), Failure> {
         } => {
             set_threads(threads)?;
             let mut m = load_model(&model)?;
-            let n_layer = m.config.model.n_layer;
-            let layers = layers.unwrap_or_else(|| (2..=n_layer).collect());
-            probe::check_layers(&layers, n_layer).map_err(bad)?;
+            let layers = layers_to_inspect(layers, m.config.model.n_layer)?;
             sigma::check_dense(m.config.model.neurons(), "the synapse probe").map_err(bad)?;
             let concepts = if concept.is_empty() {
                 probe::reference_concepts()
