@@ -8,6 +8,7 @@ use std::any::Any;
 use std::mem::MaybeUninit;
 use std::sync::Mutex;
 
+use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, Layout, Result, Storage, Tensor, WithDType, bail};
 use num_traits::Float;
 
@@ -27,6 +28,15 @@ pub(crate) fn storage_slice<'a, F: WithDType>(
         bail!("{what} must be contiguous (call .contiguous() first)")
     };
     Ok(&storage.as_slice::<F>()?[start..end])
+}
+
+/// Checks that a custom op's three inputs share one dtype; `inputs` names them in the error.
+pub(crate) fn same_dtype(op: &str, inputs: &str, storages: [&CpuStorage; 3]) -> Result<()> {
+    let [a, b, c] = storages.map(CpuStorage::dtype);
+    if b != a || c != a {
+        bail!("{op}: {inputs} must share one dtype, got {a:?}, {b:?}, {c:?}")
+    }
+    Ok(())
 }
 
 /// Runs `body` on the contiguous elements of `tensor`, which must live on the CPU.

@@ -32,7 +32,9 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, bail};
 use rayon::prelude::*;
 
-use crate::cpu::{DisjointWriter, ForBackward, Real, filled, storage_slice, with_slice, write_all};
+use crate::cpu::{
+    DisjointWriter, ForBackward, Real, filled, same_dtype, storage_slice, with_slice, write_all,
+};
 
 /// `x · W + b`, touching only the non-zero elements of `x`.
 pub fn event_linear(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
@@ -435,14 +437,7 @@ impl CustomOp3 for EventLinear {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        if s2.dtype() != s1.dtype() || s3.dtype() != s1.dtype() {
-            bail!(
-                "event_linear: input, weight and bias must share one dtype, got {:?}, {:?}, {:?}",
-                s1.dtype(),
-                s2.dtype(),
-                s3.dtype()
-            )
-        }
+        same_dtype("event_linear", "input, weight and bias", [s1, s2, s3])?;
         match s1.dtype() {
             DType::F32 => forward_typed::<f32>(self, (s1, l1), (s2, l2), (s3, l3)),
             DType::F64 => forward_typed::<f64>(self, (s1, l1), (s2, l2), (s3, l3)),

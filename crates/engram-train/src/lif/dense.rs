@@ -19,7 +19,7 @@ use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, b
 
 use super::LifRule;
 use super::kernel::{self, Dims, OutputGrad, Params};
-use crate::cpu::{ForBackward, Real, storage_slice, with_slice};
+use crate::cpu::{ForBackward, Real, same_dtype, storage_slice, with_slice};
 use crate::event_linear::{self, Events};
 
 /// The layer's output for spikes `x` `[T, B, I]`, weights `weight` `[I, N]` and per-neuron
@@ -166,14 +166,7 @@ impl CustomOp3 for LifDense {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        if s2.dtype() != s1.dtype() || s3.dtype() != s1.dtype() {
-            bail!(
-                "lif_dense: input, weight and parameters must share one dtype, got {:?}, {:?}, {:?}",
-                s1.dtype(),
-                s2.dtype(),
-                s3.dtype()
-            )
-        }
+        same_dtype("lif_dense", "input, weight and parameters", [s1, s2, s3])?;
         let inputs = [(s1, l1), (s2, l2), (s3, l3)];
         match s1.dtype() {
             DType::F32 => self.forward_typed::<f32>(inputs),

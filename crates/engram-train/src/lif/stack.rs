@@ -33,7 +33,9 @@ use rayon::prelude::*;
 use super::LifRule;
 use super::dense::split;
 use super::kernel::{self, Dims, OutputGrad, Params};
-use crate::cpu::{DisjointWriter, ForBackward, Real, filled, storage_slice, with_slice};
+use crate::cpu::{
+    DisjointWriter, ForBackward, Real, filled, same_dtype, storage_slice, with_slice,
+};
 use crate::event_linear::{self, Events};
 
 /// One layer of a [`lif_stack`]: its projection `weight` `[inputs, N]`, per-neuron `bias`,
@@ -396,14 +398,7 @@ impl CustomOp3 for LifStack {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        if s2.dtype() != s1.dtype() || s3.dtype() != s1.dtype() {
-            bail!(
-                "lif_stack: input, weight and parameters must share one dtype, got {:?}, {:?}, {:?}",
-                s1.dtype(),
-                s2.dtype(),
-                s3.dtype()
-            )
-        }
+        same_dtype("lif_stack", "input, weight and parameters", [s1, s2, s3])?;
         let inputs = [(s1, l1), (s2, l2), (s3, l3)];
         match s1.dtype() {
             DType::F32 => self.forward_typed::<f32>(inputs),
