@@ -1,16 +1,19 @@
-//! One BDH layer's neuron block, from the residual `v` to the gated activity `g`, as a single
-//! fused candle op (forward and backward written out over `gemm` calls and slice loops):
+//! One BDH layer's neuron work, from the residual `v` to the decoded message `m`, as a single
+//! fused candle op (forward and backward written out over `gemm` calls and slice loops). Per
+//! head `h` and sequence:
 //!
 //! ```text
-//! Xpre = V·encoder[h],  X = ReLU(Xpre),  X̃ = R X                 [B·T, N] per head
-//! Sc   = tril₋₁(X̃ X̃ᵀ),  A = Sc·V,  Â = LN(A)                    per sequence
+//! Xpre = V·encoder[h],  X = ReLU(Xpre),  X̃ = R X                 [T, N]
+//! Sc   = tril₋₁(X̃ X̃ᵀ),  A = Sc·V,  Â = LN(A)                    [T, T], [T, D]
 //! Ypre = Â·encoder_v[h],  G = X ⊙ ReLU(Ypre) ⊙ M                  M: dropout multipliers
+//! m   += G·decoder[h]                                            [T, D], summed over heads
 //! ```
 //!
-//! Backward, with `∂G` given (`tril₋₁` keeps `s < t`; LN's backward uses the saved `Â` and
-//! `1/σ`):
+//! Backward, with `∂m` given (`tril₋₁` keeps `s < t`; LN's backward uses the saved `Â` and
+//! `1/σ`; `G` and `X̃` are recomputed from the saved `Xpre`, `Ypre`):
 //!
 //! ```text
+//! ∂decoder[h] = Gᵀ ∂m,                  ∂G = ∂m · decoder[h]ᵀ
 //! ∂X   = ∂G ⊙ ReLU(Ypre) ⊙ M,           ∂Ypre = ∂G ⊙ X ⊙ 1[Ypre > 0] ⊙ M
 //! ∂encoder_v[h] = Âᵀ ∂Ypre,             ∂Â = ∂Ypre · encoder_v[h]ᵀ
 //! ∂A   = (∂Â − mean(∂Â) − Â·mean(∂Â ⊙ Â)) / σ
@@ -19,19 +22,20 @@
 //! ```
 //!
 //! Compared with one candle op per operation it makes no intermediate graph nodes (no
-//! gradient accumulation passes), and the causal products are computed block-triangularly
-//! (blocks of [`BLOCK`] tokens): only the blocks on or below the diagonal are multiplied.
-//! The forward keeps `Xpre`, `X̃`, `Sc`, `Â`, `1/σ` and `Ypre` for the backward when a
-//! gradient is wanted. Tested against [`crate::model::Kernels::Reference`].
+//! gradient accumulation passes, no `[H, B·T, N]` tensors between ops); it works one head and
+//! one sequence at a time, so the `[T, N]` intermediates stay in cache; and the causal products
+//! are computed block-triangularly (blocks of [`BLOCK`] tokens): only the blocks on or below
+//! the diagonal are multiplied. Tested against [`crate::model::Kernels::Reference`].
 
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Storage, Tensor, bail};
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Storage, Tensor, bail};
 use gemm::{Parallelism, gemm};
 
 use crate::model::LN_EPS;
 use crate::rope::{self, RopeTable};
+use crate::scratch;
 
 /// Tokens per block of the block-triangular causal products.
 pub const BLOCK: usize = 64;
@@ -50,6 +54,48 @@ impl Dims {
     fn rows(&self) -> usize {
         self.batch * self.block
     }
+
+    /// The length of the packed weights ([`pack_weights`]).
+    fn weights(&self) -> usize {
+        3 * self.heads * self.d * self.n
+    }
+}
+
+/// The three weight tensors of the layer as the one flat tensor the op takes:
+/// `encoder [H, D, N]`, then `encoder_v [H, D, N]`, then `decoder [H·N, D]`. Done once per
+/// forward pass (all layers share the weights); its backward splits the gradient again.
+pub fn pack_weights(encoder: &Tensor, encoder_v: &Tensor, decoder: &Tensor) -> Result<Tensor> {
+    Tensor::cat(
+        &[
+            encoder.flatten_all()?,
+            encoder_v.flatten_all()?,
+            decoder.flatten_all()?,
+        ],
+        0,
+    )
+}
+
+/// `m` `[B·T, D]` (before its LayerNorm) for the residual `v` `[B·T, D]`, the packed weights
+/// of [`pack_weights`] and dropout multipliers `mask` (`[H, B·T, N]`) if given; gradients
+/// reach `v` and the weights.
+pub fn neuron_layer(
+    v: &Tensor,
+    weights: &Tensor,
+    table: &Arc<RopeTable>,
+    dims: Dims,
+    mask: Option<Vec<f32>>,
+) -> Result<Tensor> {
+    let keep = v.track_op() || weights.track_op();
+    v.contiguous()?.apply_op2(
+        &weights.contiguous()?,
+        NeuronLayer {
+            dims,
+            table: table.clone(),
+            keep,
+            saved: Mutex::new(None),
+            mask: Mutex::new(mask),
+        },
+    )
 }
 
 /// A row-major or transposed view for [`product`]: `(data, row stride, column stride)`.
@@ -64,18 +110,13 @@ fn product(
     rhs: View,
     accumulate: bool,
 ) {
-    if m == 0 || n == 0 {
+    if m == 0 || n == 0 || k == 0 {
+        assert!(accumulate, "an empty product cannot overwrite");
         return;
     }
     let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
-    assert!(
-        k == 0 || last(m, k, lhs.1, lhs.2) < lhs.0.len(),
-        "lhs out of bounds"
-    );
-    assert!(
-        k == 0 || last(k, n, rhs.1, rhs.2) < rhs.0.len(),
-        "rhs out of bounds"
-    );
+    assert!(last(m, k, lhs.1, lhs.2) < lhs.0.len(), "lhs out of bounds");
+    assert!(last(k, n, rhs.1, rhs.2) < rhs.0.len(), "rhs out of bounds");
     assert!(last(m, n, dst_rs, 1) < dst.len(), "dst out of bounds");
     // SAFETY: every element read or written lies in its slice (asserted above); dst is a
     // unique borrow, so it does not alias lhs or rhs.
@@ -109,303 +150,334 @@ fn blocks(t: usize) -> impl Iterator<Item = Range<usize>> {
     (0..t.div_ceil(BLOCK)).map(move |i| i * BLOCK..((i + 1) * BLOCK).min(t))
 }
 
-/// What the forward keeps for the backward, all heads: `[H, B·T, N]`, `[H·B, T, T]`,
-/// `[H, B·T, D]`, `[H, B·T]`.
-struct Saved {
-    xpre: Vec<f32>,
-    xr: Vec<f32>,
-    scores: Vec<f32>,
-    ahat: Vec<f32>,
-    inv_sigma: Vec<f32>,
-    ypre: Vec<f32>,
-}
-
-/// `G` `[H, B·T, N]` for the residual `v` `[B·T, D]`, with dropout multipliers `mask`
-/// (`[H, B·T, N]`) if given; gradients reach `v`, `encoder` and `encoder_v`.
-pub fn neuron_block(
-    v: &Tensor,
-    encoder: &Tensor,
-    encoder_v: &Tensor,
-    table: &Arc<RopeTable>,
-    dims: Dims,
-    mask: Option<Vec<f32>>,
-) -> Result<Tensor> {
-    let keep = v.track_op() || encoder.track_op() || encoder_v.track_op();
-    v.contiguous()?.apply_op3(
-        &encoder.contiguous()?,
-        &encoder_v.contiguous()?,
-        NeuronBlock {
-            dims,
-            table: table.clone(),
-            mask,
-            keep,
-            saved: Mutex::new(None),
-        },
-    )
-}
-
-struct NeuronBlock {
-    dims: Dims,
-    table: Arc<RopeTable>,
-    mask: Option<Vec<f32>>,
-    keep: bool,
-    saved: Mutex<Option<Saved>>,
-}
-
-fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        bail!("{what} must be contiguous")
-    };
-    Ok(&storage.as_slice::<f32>()?[start..end])
-}
-
-fn with_slice<R>(t: &Tensor, what: &str, body: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        Storage::Cpu(cpu) => body(slice(cpu, layout, what)?),
-        _ => bail!("{what}: the fused BDH block runs on the CPU only"),
+/// `sc = tril₋₁(lhs · rhsᵀ)` for `lhs`, `rhs` `[t, k]`, on and below the diagonal blocks only
+/// (entries right of a row's block are not written and never read).
+fn causal_scores(sc: &mut [f32], lhs: &[f32], rhs: &[f32], t: usize, k: usize) {
+    for rb in blocks(t) {
+        let (r0, m) = (rb.start, rb.len());
+        let right = (&lhs[r0 * k..], k, 1);
+        product(
+            &mut sc[r0 * t..],
+            t,
+            (m, rb.end, k),
+            right,
+            (rhs, 1, k),
+            false,
+        );
+        for r in rb.clone() {
+            sc[r * t + r..r * t + rb.end].fill(0.0);
+        }
     }
 }
 
-impl NeuronBlock {
-    fn check(&self, v: &[usize], enc: &[usize], enc_v: &[usize]) -> Result<()> {
-        let Dims { d, heads, n, .. } = self.dims;
-        if v != [self.dims.rows(), d] || enc != [heads, d, n] || enc_v != [heads, d, n] {
+/// What the forward keeps for the backward: `[H, B·T, N]`, `[H·B, T, T]`, `[H, B·T, D]`,
+/// `[H, B·T]`, the dropout multipliers.
+struct Saved {
+    xpre: Vec<f32>,
+    ypre: Vec<f32>,
+    scores: Vec<f32>,
+    ahat: Vec<f32>,
+    inv_sigma: Vec<f32>,
+    mask: Option<Vec<f32>>,
+}
+
+impl Saved {
+    fn give_back(self) {
+        for buffer in [self.xpre, self.ypre, self.scores, self.ahat, self.inv_sigma] {
+            scratch::give(buffer);
+        }
+        self.mask.map(scratch::give);
+    }
+}
+
+struct NeuronLayer {
+    dims: Dims,
+    table: Arc<RopeTable>,
+    keep: bool,
+    saved: Mutex<Option<Saved>>,
+    mask: Mutex<Option<Vec<f32>>>,
+}
+
+/// A head's three weight matrices: `encoder[h]`, `encoder_v[h]` (`[D, N]`), `decoder[h]`
+/// (`[N, D]`).
+fn head(weights: &[f32], dims: Dims, h: usize) -> [&[f32]; 3] {
+    let size = dims.d * dims.n;
+    let part = dims.heads * size;
+    [0, 1, 2].map(|p| &weights[p * part + h * size..p * part + (h + 1) * size])
+}
+
+/// The mutable form of [`head`], for the weight gradients.
+fn head_mut(weights: &mut [f32], dims: Dims, h: usize) -> [&mut [f32]; 3] {
+    let size = dims.d * dims.n;
+    let part = dims.heads * size;
+    let (enc, rest) = weights.split_at_mut(part);
+    let (enc_v, dec) = rest.split_at_mut(part);
+    [enc, enc_v, dec].map(|w| &mut w[h * size..(h + 1) * size])
+}
+
+/// `g = ReLU(xpre) ⊙ ReLU(ypre) ⊙ mask`.
+fn gate(g: &mut [f32], xpre: &[f32], ypre: &[f32], mask: Option<&[f32]>) {
+    let pairs = g.iter_mut().zip(xpre.iter().zip(ypre));
+    match mask {
+        Some(mask) => pairs
+            .zip(mask)
+            .for_each(|((g, (x, y)), m)| *g = x.max(0.0) * y.max(0.0) * m),
+        None => pairs.for_each(|(g, (x, y))| *g = x.max(0.0) * y.max(0.0)),
+    }
+}
+
+/// From `∂G` (in `dx`): `∂X` (in place) and `∂Ypre`.
+fn gate_backward(dx: &mut [f32], dypre: &mut [f32], xpre: &[f32], ypre: &[f32], mask: &[f32]) {
+    for ((((dx, dy), x), y), m) in dx.iter_mut().zip(dypre).zip(xpre).zip(ypre).zip(mask) {
+        let gm = *dx * m;
+        *dx = gm * y.max(0.0);
+        *dy = if *y > 0.0 { gm * x.max(0.0) } else { 0.0 };
+    }
+}
+
+/// [`gate_backward`] without dropout.
+fn gate_backward_unmasked(dx: &mut [f32], dypre: &mut [f32], xpre: &[f32], ypre: &[f32]) {
+    for (((dx, dy), x), y) in dx.iter_mut().zip(dypre).zip(xpre).zip(ypre) {
+        let gm = *dx;
+        *dx = gm * y.max(0.0);
+        *dy = if *y > 0.0 { gm * x.max(0.0) } else { 0.0 };
+    }
+}
+
+/// The scratch rows one head and sequence work in: `[T, N]` ×3, `[T, D]`, `[T, T]`, `[BLOCK,
+/// BLOCK]`.
+struct Work {
+    xr: Vec<f32>,
+    g: Vec<f32>,
+    dy: Vec<f32>,
+    a: Vec<f32>,
+    sc: Vec<f32>,
+    diagonal: Vec<f32>,
+}
+
+impl Work {
+    fn new(dims: Dims) -> Self {
+        let (t, d, n) = (dims.block, dims.d, dims.n);
+        Work {
+            xr: scratch::take(t * n),
+            g: scratch::take(t * n),
+            dy: scratch::take(t * n),
+            a: scratch::take(t * d),
+            sc: scratch::take(t * t),
+            diagonal: vec![0.0; BLOCK * BLOCK],
+        }
+    }
+
+    fn give_back(self) {
+        for buffer in [self.xr, self.g, self.dy, self.a, self.sc] {
+            scratch::give(buffer);
+        }
+    }
+}
+
+impl NeuronLayer {
+    fn check(&self, v: &[usize], weights: &[usize]) -> Result<()> {
+        let dims = self.dims;
+        if v != [dims.rows(), dims.d] || weights != [dims.weights()] {
+            bail!("neuron layer: v {v:?}, weights {weights:?} do not fit {dims:?}")
+        }
+        if self.table.n != dims.n || self.table.cos.len() != dims.block * dims.n {
             bail!(
-                "neuron block: v {v:?}, encoder {enc:?}, encoder_v {enc_v:?} do not fit {:?}",
-                self.dims
+                "neuron layer: the RoPE table is not for {} positions of {}",
+                dims.block,
+                dims.n
             )
         }
-        if self.table.n != n || self.table.cos.len() != self.dims.block * n {
-            bail!(
-                "neuron block: the RoPE table is not for {} positions of {n}",
-                self.dims.block
-            )
-        }
-        if self
-            .mask
+        let mask = self.mask.lock().expect("no panic while holding the lock");
+        if mask
             .as_ref()
-            .is_some_and(|m| m.len() != heads * self.dims.rows() * n)
+            .is_some_and(|m| m.len() != dims.heads * dims.rows() * dims.n)
         {
-            bail!("neuron block: the dropout mask is not [H, B·T, N]")
+            bail!("neuron layer: the dropout mask is not [H, B·T, N]")
         }
         Ok(())
     }
 
-    fn mask(&self, i: usize) -> f32 {
-        self.mask.as_ref().map_or(1.0, |m| m[i])
+    /// `R ReLU(xpre)` of one sequence into `xr`.
+    fn rotate(&self, xpre: &[f32], xr: &mut [f32]) {
+        let n = self.dims.n;
+        for (r, (xp, out)) in xpre.chunks_exact(n).zip(xr.chunks_exact_mut(n)).enumerate() {
+            let (cos, _) = self.table.at(r);
+            rope::rotate_relu(xp, cos, &self.table.signed_sin[r * n..(r + 1) * n], out);
+        }
     }
 
-    fn forward(&self, v: &[f32], enc: &[f32], enc_v: &[f32]) -> (Vec<f32>, Saved) {
+    fn forward(&self, v: &[f32], weights: &[f32], mask: Option<Vec<f32>>) -> (Vec<f32>, Saved) {
+        let dims = self.dims;
         let Dims {
             batch,
             block: t,
             d,
             heads,
             n,
-        } = self.dims;
-        let rows = self.dims.rows();
+        } = dims;
+        let rows = dims.rows();
         let mut s = Saved {
-            xpre: vec![0.0; heads * rows * n],
-            xr: vec![0.0; heads * rows * n],
-            scores: vec![0.0; heads * batch * t * t],
-            ahat: vec![0.0; heads * rows * d],
-            inv_sigma: vec![0.0; heads * rows],
-            ypre: vec![0.0; heads * rows * n],
+            xpre: scratch::take(heads * rows * n),
+            ypre: scratch::take(heads * rows * n),
+            scores: scratch::take(heads * batch * t * t),
+            ahat: scratch::take(heads * rows * d),
+            inv_sigma: scratch::take(heads * rows),
+            mask,
         };
-        let mut g = vec![0.0; heads * rows * n];
-        let mut x = vec![0.0; n];
+        let mut m = vec![0.0; rows * d];
+        let mut w = Work::new(dims);
         for h in 0..heads {
-            let (wx, wy) = (
-                &enc[h * d * n..(h + 1) * d * n],
-                &enc_v[h * d * n..(h + 1) * d * n],
-            );
-            let head = h * rows * n..(h + 1) * rows * n;
-            let xpre = &mut s.xpre[head.clone()];
-            product(xpre, n, (rows, n, d), (v, d, 1), (wx, n, 1), false);
-            for (r, (xp, xr)) in xpre
-                .chunks_exact(n)
-                .zip(s.xr[head.clone()].chunks_exact_mut(n))
-                .enumerate()
-            {
-                x.iter_mut().zip(xp).for_each(|(x, p)| *x = p.max(0.0));
-                let (c, sn) = self.table.at(r % t);
-                rope::rotate(&x, c, sn, xr);
-            }
-            let ahat = &mut s.ahat[h * rows * d..(h + 1) * rows * d];
+            let [wx, wy, dec] = head(weights, dims, h);
             for b in 0..batch {
-                let xr = &s.xr[head.start + b * t * n..head.start + (b + 1) * t * n];
-                let sc = &mut s.scores[(h * batch + b) * t * t..(h * batch + b + 1) * t * t];
+                let c = h * batch + b;
+                let (tn, td) = (c * t * n..(c + 1) * t * n, c * t * d..(c + 1) * t * d);
                 let vb = &v[b * t * d..(b + 1) * t * d];
-                let a = &mut ahat[b * t * d..(b + 1) * t * d];
+                let xpre = &mut s.xpre[tn.clone()];
+                product(xpre, n, (t, n, d), (vb, d, 1), (wx, n, 1), false);
+                self.rotate(xpre, &mut w.xr);
+                let sc = &mut s.scores[c * t * t..(c + 1) * t * t];
+                causal_scores(sc, &w.xr, &w.xr, t, n);
+                let ahat = &mut s.ahat[td];
                 for rb in blocks(t) {
-                    let (r0, m) = (rb.start, rb.len());
-                    product(
-                        &mut sc[r0 * t..],
-                        t,
-                        (m, rb.end, n),
-                        (&xr[r0 * n..], n, 1),
-                        (xr, 1, n),
-                        false,
-                    );
-                    for r in rb.clone() {
-                        sc[r * t + r..r * t + rb.end].fill(0.0);
-                    }
-                    product(
-                        &mut a[r0 * d..],
-                        d,
-                        (m, d, rb.end),
-                        (&sc[r0 * t..], t, 1),
-                        (vb, d, 1),
-                        false,
-                    );
+                    let lhs = (&sc[rb.start * t..], t, 1);
+                    let dst = &mut ahat[rb.start * d..];
+                    product(dst, d, (rb.len(), d, rb.end), lhs, (vb, d, 1), false);
                 }
-            }
-            for (row, inv) in ahat
-                .chunks_exact_mut(d)
-                .zip(&mut s.inv_sigma[h * rows..(h + 1) * rows])
-            {
-                *inv = layer_norm(row);
-            }
-            product(
-                &mut s.ypre[head.clone()],
-                n,
-                (rows, n, d),
-                (ahat, d, 1),
-                (wy, n, 1),
-                false,
-            );
-            for i in head {
-                g[i] = s.xpre[i].max(0.0) * s.ypre[i].max(0.0) * self.mask(i);
+                for (row, inv) in ahat
+                    .chunks_exact_mut(d)
+                    .zip(&mut s.inv_sigma[c * t..(c + 1) * t])
+                {
+                    *inv = layer_norm(row);
+                }
+                let ypre = &mut s.ypre[tn.clone()];
+                product(ypre, n, (t, n, d), (ahat, d, 1), (wy, n, 1), false);
+                let mask = s.mask.as_ref().map(|mask| &mask[tn.clone()]);
+                gate(&mut w.g, &s.xpre[tn], ypre, mask);
+                let mb = &mut m[b * t * d..(b + 1) * t * d];
+                product(mb, d, (t, d, n), (&w.g, n, 1), (dec, d, 1), true);
             }
         }
-        (g, s)
+        w.give_back();
+        (m, s)
     }
 
-    fn backward(
-        &self,
-        s: &Saved,
-        v: &[f32],
-        enc: &[f32],
-        enc_v: &[f32],
-        dg: &[f32],
-    ) -> [Vec<f32>; 3] {
+    fn backward(&self, s: &Saved, v: &[f32], weights: &[f32], dm: &[f32]) -> [Vec<f32>; 2] {
+        let dims = self.dims;
         let Dims {
             batch,
             block: t,
             d,
             heads,
             n,
-        } = self.dims;
-        let rows = self.dims.rows();
-        let (mut dv, mut denc, mut denc_v) = (
-            vec![0.0; rows * d],
-            vec![0.0; heads * d * n],
-            vec![0.0; heads * d * n],
-        );
-        let mut dx = vec![0.0; rows * n];
-        let mut dypre = vec![0.0; rows * n];
-        let mut da = vec![0.0; rows * d];
-        let mut dsc = vec![0.0; t * t];
-        let mut dxr = vec![0.0; t * n];
-        let mut back = vec![0.0; n];
+        } = dims;
+        let (mut dv, mut dweights) = (vec![0.0; dims.rows() * d], vec![0.0; dims.weights()]);
+        let mut w = Work::new(dims);
+        let mut dx = scratch::take(t * n);
         for h in 0..heads {
-            let (wx, wy) = (
-                &enc[h * d * n..(h + 1) * d * n],
-                &enc_v[h * d * n..(h + 1) * d * n],
-            );
-            let head = h * rows * n..(h + 1) * rows * n;
-            let (xpre, ypre, xr) = (
-                &s.xpre[head.clone()],
-                &s.ypre[head.clone()],
-                &s.xr[head.clone()],
-            );
-            for (k, i) in head.clone().enumerate() {
-                let gm = dg[i] * self.mask(i);
-                dx[k] = gm * ypre[k].max(0.0);
-                dypre[k] = if ypre[k] > 0.0 {
-                    gm * xpre[k].max(0.0)
-                } else {
+            let [wx, wy, dec] = head(weights, dims, h);
+            let [dwx, dwy, ddec] = head_mut(&mut dweights, dims, h);
+            for b in 0..batch {
+                let c = h * batch + b;
+                let (tn, td) = (c * t * n..(c + 1) * t * n, c * t * d..(c + 1) * t * d);
+                let (xpre, ypre) = (&s.xpre[tn.clone()], &s.ypre[tn.clone()]);
+                let mask = s.mask.as_ref().map(|mask| &mask[tn]);
+                let (ahat, inv_sigma) = (&s.ahat[td], &s.inv_sigma[c * t..(c + 1) * t]);
+                let sc = &s.scores[c * t * t..(c + 1) * t * t];
+                let tokens = b * t * d..(b + 1) * t * d;
+                let (vb, dmb) = (&v[tokens.clone()], &dm[tokens.clone()]);
+                let dvb = &mut dv[tokens];
+
+                gate(&mut w.g, xpre, ypre, mask);
+                product(ddec, d, (n, d, t), (&w.g, 1, n), (dmb, d, 1), true);
+                product(&mut dx, n, (t, n, d), (dmb, d, 1), (dec, 1, d), false);
+                match mask {
+                    Some(mask) => gate_backward(&mut dx, &mut w.dy, xpre, ypre, mask),
+                    None => gate_backward_unmasked(&mut dx, &mut w.dy, xpre, ypre),
+                }
+                product(dwy, n, (d, n, t), (ahat, 1, d), (&w.dy, n, 1), true);
+                product(&mut w.a, d, (t, d, n), (&w.dy, n, 1), (wy, 1, n), false);
+                for ((g, a), inv) in
+                    w.a.chunks_exact_mut(d)
+                        .zip(ahat.chunks_exact(d))
+                        .zip(inv_sigma)
+                {
+                    layer_norm_backward(g, a, *inv);
+                }
+                causal_scores(&mut w.sc, &w.a, vb, t, d);
+                for rb in blocks(t) {
+                    let (r0, m) = (rb.start, rb.len());
+                    let lhs = (&sc[r0 * t + r0..], 1, t);
+                    let rhs = (&w.a[r0 * d..], d, 1);
+                    product(&mut dvb[r0 * d..], d, (m, d, t - r0), lhs, rhs, true);
+                }
+                self.rotate(xpre, &mut w.xr);
+                symmetric_product(&mut w.dy, &w.sc, &w.xr, &mut w.diagonal, t, n);
+                for (r, ((dxr, xp), dx)) in
+                    w.dy.chunks_exact(n)
+                        .zip(xpre.chunks_exact(n))
+                        .zip(dx.chunks_exact_mut(n))
+                        .enumerate()
+                {
+                    let (cos, _) = self.table.at(r);
+                    let ss = &self.table.signed_sin[r * n..(r + 1) * n];
+                    rope::rotate_back_relu(dxr, cos, ss, xp, dx);
+                }
+                product(dwx, n, (d, n, t), (vb, 1, d), (&dx, n, 1), true);
+                product(dvb, d, (t, d, n), (&dx, n, 1), (wx, 1, n), true);
+            }
+        }
+        w.give_back();
+        scratch::give(dx);
+        [dv, dweights]
+    }
+}
+
+/// `out = (L + Lᵀ) · x` for `L` the strictly lower part of `sc` as [`causal_scores`] leaves it
+/// (`[t, t]`, blocks right of the diagonal block unwritten), `x` `[t, k]`: per row block, the
+/// blocks left of the diagonal, the symmetrised diagonal block (in `diagonal`), then the
+/// transposed blocks below it.
+fn symmetric_product(
+    out: &mut [f32],
+    sc: &[f32],
+    x: &[f32],
+    diagonal: &mut [f32],
+    t: usize,
+    k: usize,
+) {
+    for rb in blocks(t) {
+        let (r0, m) = (rb.start, rb.len());
+        for i in 0..m {
+            for j in 0..m {
+                let (lower, upper) = if j < i { (i, j) } else { (j, i) };
+                diagonal[i * m + j] = if i == j {
                     0.0
+                } else {
+                    sc[(r0 + lower) * t + r0 + upper]
                 };
             }
-            let ahat = &s.ahat[h * rows * d..(h + 1) * rows * d];
-            let dwy = &mut denc_v[h * d * n..(h + 1) * d * n];
-            product(dwy, n, (d, n, rows), (ahat, 1, d), (&dypre, n, 1), false);
-            product(&mut da, d, (rows, d, n), (&dypre, n, 1), (wy, 1, n), false);
-            for ((g, a), inv) in da
-                .chunks_exact_mut(d)
-                .zip(ahat.chunks_exact(d))
-                .zip(&s.inv_sigma[h * rows..(h + 1) * rows])
-            {
-                layer_norm_backward(g, a, *inv);
-            }
-            for b in 0..batch {
-                let tokens = b * t..(b + 1) * t;
-                let sc = &s.scores[(h * batch + b) * t * t..(h * batch + b + 1) * t * t];
-                let vb = &v[tokens.start * d..tokens.end * d];
-                let dab = &da[tokens.start * d..tokens.end * d];
-                let xrb = &xr[tokens.start * n..tokens.end * n];
-                for rb in blocks(t) {
-                    let (r0, m) = (rb.start, rb.len());
-                    product(
-                        &mut dsc[r0 * t..],
-                        t,
-                        (m, rb.end, d),
-                        (&dab[r0 * d..], d, 1),
-                        (vb, 1, d),
-                        false,
-                    );
-                    for r in rb.clone() {
-                        dsc[r * t + r..r * t + rb.end].fill(0.0);
-                    }
-                    let dvb = &mut dv[(tokens.start + r0) * d..];
-                    product(
-                        dvb,
-                        d,
-                        (m, d, t - r0),
-                        (&sc[r0 * t + r0..], 1, t),
-                        (&dab[r0 * d..], d, 1),
-                        true,
-                    );
-                }
-                for rb in blocks(t) {
-                    let (r0, m) = (rb.start, rb.len());
-                    product(
-                        &mut dxr[r0 * n..],
-                        n,
-                        (m, n, rb.end),
-                        (&dsc[r0 * t..], t, 1),
-                        (xrb, n, 1),
-                        false,
-                    );
-                    product(
-                        &mut dxr[r0 * n..],
-                        n,
-                        (m, n, t - r0),
-                        (&dsc[r0 * t + r0..], 1, t),
-                        (&xrb[r0 * n..], n, 1),
-                        true,
-                    );
-                }
-                for (r, dxr_row) in dxr.chunks_exact(n).enumerate() {
-                    let (c, sn) = self.table.at(r);
-                    rope::rotate_back(dxr_row, c, sn, &mut back);
-                    let k = (tokens.start + r) * n;
-                    for (j, bk) in back.iter().enumerate() {
-                        dx[k + j] = if xpre[k + j] > 0.0 {
-                            dx[k + j] + bk
-                        } else {
-                            0.0
-                        };
-                    }
-                }
-            }
-            let dwx = &mut denc[h * d * n..(h + 1) * d * n];
-            product(dwx, n, (d, n, rows), (v, 1, d), (&dx, n, 1), false);
-            product(&mut dv, d, (rows, d, n), (&dx, n, 1), (wx, 1, n), true);
         }
-        [dv, denc, denc_v]
+        let dst = &mut out[r0 * k..];
+        product(
+            dst,
+            k,
+            (m, k, m),
+            (diagonal, m, 1),
+            (&x[r0 * k..], k, 1),
+            false,
+        );
+        product(dst, k, (m, k, r0), (&sc[r0 * t..], t, 1), (x, k, 1), true);
+        if rb.end < t {
+            let below = (&sc[rb.end * t + r0..], 1, t);
+            product(
+                dst,
+                k,
+                (m, k, t - rb.end),
+                below,
+                (&x[rb.end * k..], k, 1),
+                true,
+            );
+        }
     }
 }
 
@@ -430,9 +502,24 @@ fn layer_norm_backward(grad: &mut [f32], normed: &[f32], inv_sigma: f32) {
     }
 }
 
-impl CustomOp3 for NeuronBlock {
+fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        bail!("{what} must be contiguous")
+    };
+    Ok(&storage.as_slice::<f32>()?[start..end])
+}
+
+fn with_slice<R>(t: &Tensor, what: &str, body: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(cpu) => body(slice(cpu, layout, what)?),
+        _ => bail!("{what}: the fused BDH layer runs on the CPU only"),
+    }
+}
+
+impl CustomOp2 for NeuronLayer {
     fn name(&self) -> &'static str {
-        "bdh-neuron-block"
+        "bdh-neuron-layer"
     }
 
     fn cpu_fwd(
@@ -441,49 +528,51 @@ impl CustomOp3 for NeuronBlock {
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        self.check(l1.dims(), l2.dims(), l3.dims())?;
-        let (g, saved) = self.forward(
-            slice(s1, l1, "v")?,
-            slice(s2, l2, "encoder")?,
-            slice(s3, l3, "encoder_v")?,
-        );
+        self.check(l1.dims(), l2.dims())?;
+        let mask = self
+            .mask
+            .lock()
+            .expect("no panic while holding the lock")
+            .take();
+        let (m, saved) = self.forward(slice(s1, l1, "v")?, slice(s2, l2, "weights")?, mask);
         if self.keep {
-            *self.saved.lock().expect("saved activations") = Some(saved);
+            *self.saved.lock().expect("no panic while holding the lock") = Some(saved);
+        } else {
+            saved.give_back();
         }
-        let Dims { heads, n, .. } = self.dims;
         Ok((
-            CpuStorage::F32(g),
-            Shape::from((heads, self.dims.rows(), n)),
+            CpuStorage::F32(m),
+            Shape::from((self.dims.rows(), self.dims.d)),
         ))
     }
 
     fn bwd(
         &self,
         v: &Tensor,
-        enc: &Tensor,
-        enc_v: &Tensor,
+        weights: &Tensor,
         _res: &Tensor,
         grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let Some(saved) = self.saved.lock().expect("saved activations").take() else {
-            bail!("neuron block: backward without the saved forward activations")
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let Some(saved) = self
+            .saved
+            .lock()
+            .expect("no panic while holding the lock")
+            .take()
+        else {
+            bail!("neuron layer: backward without the saved forward activations")
         };
-        let [dv, de, dev] = with_slice(v, "v", |v| {
-            with_slice(enc, "encoder", |e| {
-                with_slice(enc_v, "encoder_v", |ev| {
-                    with_slice(&grad.contiguous()?, "gradient", |g| {
-                        Ok(self.backward(&saved, v, e, ev, g))
-                    })
+        let [dv, dw] = with_slice(v, "v", |v| {
+            with_slice(weights, "weights", |w| {
+                with_slice(&grad.contiguous()?, "gradient", |g| {
+                    Ok(self.backward(&saved, v, w, g))
                 })
             })
         })?;
+        saved.give_back();
         Ok((
             Some(Tensor::from_vec(dv, v.shape(), v.device())?),
-            Some(Tensor::from_vec(de, enc.shape(), enc.device())?),
-            Some(Tensor::from_vec(dev, enc_v.shape(), enc_v.device())?),
+            Some(Tensor::from_vec(dw, weights.shape(), weights.device())?),
         ))
     }
 }

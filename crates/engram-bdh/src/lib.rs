@@ -9,8 +9,9 @@
 //! - [`model`]: the five parameter tensors and the token-parallel (training) forward pass.
 //! - [`recurrent`]: the same function as a recurrence over a per-layer, per-head synaptic state
 //!   `S ∈ R^{N×D}` (a rank-1 Hebbian write per token), and sampling from it.
-//! - [`attention`]: a layer's neuron block (projections, ReLU, RoPE, causal linear attention,
-//!   LayerNorm, gating, dropout) as one fused op with a hand-written backward.
+//! - [`attention`]: a layer's neuron work (projections, ReLU, RoPE, causal linear attention,
+//!   LayerNorm, gating, dropout, decoder) as one fused op with a hand-written backward;
+//!   [`scratch`] keeps its large buffers between steps.
 //! - [`data`], [`train`], [`checkpoint`]: byte corpus, training loop, safetensors checkpoints.
 //! - [`inspect`]: interpretability tools: activation sparsity, the synaptic state and neuron
 //!   graph of a text, the monosemantic synapse probe.
@@ -25,6 +26,7 @@ pub mod inspect;
 pub mod model;
 pub mod recurrent;
 pub mod rope;
+pub mod scratch;
 pub mod train;
 
 pub use config::{BdhConfig, TrainConfig};

@@ -21,7 +21,7 @@
 //! ```
 //!
 //! Neuron tensors are `[H, B·T, N]`: head, then batch-major tokens, then neuron. The
-//! block from `v^{l−1}` to `g` runs either as one candle op per operation
+//! layer's work from `v^{l−1}` to `m` runs either as one candle op per operation
 //! ([`Kernels::Reference`], the definition) or as one fused op ([`Kernels::Fused`],
 //! [`crate::attention`]), tested equal.
 
@@ -35,6 +35,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use crate::attention;
 use crate::config::BdhConfig;
 use crate::rope::RopeTable;
+use crate::scratch;
 
 /// LayerNorm's ε.
 pub const LN_EPS: f64 = 1e-5;
@@ -155,19 +156,13 @@ impl Lowered {
         let n = config.neurons_per_head();
         let table = RopeTable::new(block, n);
         let dev = &Device::Cpu;
-        let signed: Vec<f32> = table
-            .sin
-            .iter()
-            .enumerate()
-            .map(|(i, &s)| if i % 2 == 0 { -s } else { s })
-            .collect();
         let swap: Vec<u32> = (0..n as u32).map(|i| i ^ 1).collect();
         let causal: Vec<f32> = (0..block * block)
             .map(|k| if k % block < k / block { 1.0 } else { 0.0 })
             .collect();
         Ok(Lowered {
             cos: Tensor::from_slice(&table.cos, (block, n), dev)?,
-            signed_sin: Tensor::from_vec(signed, (block, n), dev)?,
+            signed_sin: Tensor::from_slice(&table.signed_sin, (block, n), dev)?,
             swap: Tensor::from_vec(swap, n, dev)?,
             causal: Tensor::from_vec(causal, (block, block), dev)?,
             table: Arc::new(table),
@@ -188,20 +183,21 @@ pub fn layer_norm(z: &Tensor) -> Result<Tensor> {
 pub fn dropout_mask(count: usize, p: f64, rng: &mut impl Rng) -> Vec<f32> {
     let keep = (1.0 / (1.0 - p)) as f32;
     let threshold = (p * 2f64.powi(32)) as u64;
-    (0..count)
-        .map(|_| {
-            if u64::from(rng.next_u32()) < threshold {
-                0.0
-            } else {
-                keep
-            }
-        })
-        .collect()
+    let mut mask = scratch::take(count);
+    for m in &mut mask {
+        *m = if u64::from(rng.next_u32()) < threshold {
+            0.0
+        } else {
+            keep
+        };
+    }
+    mask
 }
 
-/// `G` `[H, B·T, N]` from the residual `v` `[B·T, D]` one candle op per operation: ReLU,
-/// RoPE (as `x ⊙ cos + swap(x) ⊙ sin±`), masked scores, LN, gate, dropout.
-pub fn neuron_block_reference(
+/// The decoded message `m` `[B·T, D]` (before its LayerNorm) from the residual `v` `[B·T, D]`,
+/// one candle op per operation: ReLU, RoPE (as `x ⊙ cos + swap(x) ⊙ sin±`), masked scores,
+/// LN, gate, dropout, decoder summed over heads.
+pub fn neuron_layer_reference(
     params: &Params,
     low: &Lowered,
     v: &Tensor,
@@ -228,10 +224,12 @@ pub fn neuron_block_reference(
         .matmul(params.encoder_v.as_tensor())?
         .relu()?;
     let g = (x * y)?;
-    match mask {
-        Some(m) => g * Tensor::from_vec(m, (h, bt, n), &Device::Cpu)?,
-        None => Ok(g),
-    }
+    let g = match mask {
+        Some(m) => (g * Tensor::from_vec(m, (h, bt, n), &Device::Cpu)?)?,
+        None => g,
+    };
+    g.matmul(&params.decoder.as_tensor().reshape((h, n, d))?)?
+        .sum(0)
 }
 
 /// The logits `(B·T, V)` for `tokens`, `batch` sequences of `low.block` bytes each
@@ -259,13 +257,20 @@ pub fn forward(
         )
     }
     let ids = Tensor::from_slice(tokens, bt, &Device::Cpu)?;
-    let decoder = params.decoder.as_tensor().reshape((h, n, d))?;
     let dims = attention::Dims {
         batch,
         block: t,
         d,
         heads: h,
         n,
+    };
+    let weights = match kernels {
+        Kernels::Reference => None,
+        Kernels::Fused => Some(attention::pack_weights(
+            params.encoder.as_tensor(),
+            params.encoder_v.as_tensor(),
+            params.decoder.as_tensor(),
+        )?),
     };
     let mut v = layer_norm(&params.embed.as_tensor().index_select(&ids, 0)?)?;
     for _ in 0..config.n_layer {
@@ -275,18 +280,10 @@ pub fn forward(
             }
             _ => None,
         };
-        let g = match kernels {
-            Kernels::Reference => neuron_block_reference(params, low, &v, dims, mask)?,
-            Kernels::Fused => attention::neuron_block(
-                &v,
-                params.encoder.as_tensor(),
-                params.encoder_v.as_tensor(),
-                &low.table,
-                dims,
-                mask,
-            )?,
+        let m = match &weights {
+            None => neuron_layer_reference(params, low, &v, dims, mask)?,
+            Some(weights) => attention::neuron_layer(&v, weights, &low.table, dims, mask)?,
         };
-        let m = g.matmul(&decoder)?.sum(0)?;
         v = layer_norm(&(&v + layer_norm(&m)?)?)?;
     }
     v.matmul(params.lm_head.as_tensor())

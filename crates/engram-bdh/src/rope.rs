@@ -36,10 +36,13 @@ pub fn phase(t: usize, f: f32) -> f32 {
 }
 
 /// `cos φ` and `sin φ` of every coordinate at positions `0..positions`, each `[positions, N]`
-/// row-major.
+/// row-major, and the sines signed for the pair swap (`−sin φ` at even coordinates), with which
+/// `R_t x = x ⊙ cos + swap(x) ⊙ signed_sin`, `swap` exchanging the two coordinates of each
+/// pair.
 pub struct RopeTable {
     pub cos: Vec<f32>,
     pub sin: Vec<f32>,
+    pub signed_sin: Vec<f32>,
     pub n: usize,
 }
 
@@ -57,7 +60,17 @@ impl RopeTable {
                 sin.push(s);
             }
         }
-        RopeTable { cos, sin, n }
+        let signed_sin = sin
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| if i % 2 == 0 { -s } else { s })
+            .collect();
+        RopeTable {
+            cos,
+            sin,
+            signed_sin,
+            n,
+        }
     }
 
     /// The cosines and sines at position `t`.
@@ -77,6 +90,62 @@ pub fn rotate(x: &[f32], cos: &[f32], sin: &[f32], out: &mut [f32]) {
     {
         o[0] = x[0] * c[0] - x[1] * s[0];
         o[1] = x[1] * c[0] + x[0] * s[0];
+    }
+}
+
+/// Lanes of the swap-form rotations below (`N` even; a multiple of it takes the vector path).
+const LANES: usize = 16;
+
+/// Writes `R_t ReLU(x)` into `out`, with `cos`, `signed_sin` the table rows of position `t`: the
+/// values of [`rotate`] (the two coordinates of a pair share their phase, so their cosines and
+/// sines agree), in a form that vectorises.
+pub fn rotate_relu(x: &[f32], cos: &[f32], signed_sin: &[f32], out: &mut [f32]) {
+    fn body<const L: usize>(x: &[f32], cos: &[f32], signed_sin: &[f32], out: &mut [f32]) {
+        for (((o, x), c), s) in out
+            .chunks_exact_mut(L)
+            .zip(x.chunks_exact(L))
+            .zip(cos.chunks_exact(L))
+            .zip(signed_sin.chunks_exact(L))
+        {
+            for i in 0..L {
+                o[i] = x[i].max(0.0) * c[i] + x[i ^ 1].max(0.0) * s[i];
+            }
+        }
+    }
+    if x.len() % LANES == 0 {
+        body::<LANES>(x, cos, signed_sin, out)
+    } else {
+        body::<2>(x, cos, signed_sin, out)
+    }
+}
+
+/// Adds `R_tᵀ dx̃` to `dx` where `xpre > 0` and zeroes `dx` elsewhere (the backward of
+/// [`rotate_relu`]): `R_tᵀ y = y ⊙ cos − swap(y) ⊙ signed_sin`.
+pub fn rotate_back_relu(
+    dxr: &[f32],
+    cos: &[f32],
+    signed_sin: &[f32],
+    xpre: &[f32],
+    dx: &mut [f32],
+) {
+    fn body<const L: usize>(dxr: &[f32], cos: &[f32], ss: &[f32], xpre: &[f32], dx: &mut [f32]) {
+        for ((((d, y), c), s), p) in dx
+            .chunks_exact_mut(L)
+            .zip(dxr.chunks_exact(L))
+            .zip(cos.chunks_exact(L))
+            .zip(ss.chunks_exact(L))
+            .zip(xpre.chunks_exact(L))
+        {
+            for i in 0..L {
+                let back = y[i] * c[i] - y[i ^ 1] * s[i];
+                d[i] = if p[i] > 0.0 { d[i] + back } else { 0.0 };
+            }
+        }
+    }
+    if dxr.len() % LANES == 0 {
+        body::<LANES>(dxr, cos, signed_sin, xpre, dx)
+    } else {
+        body::<2>(dxr, cos, signed_sin, xpre, dx)
     }
 }
 
@@ -154,6 +223,32 @@ mod tests {
         rotate_back(&r, c, s, &mut back);
         for (b, x) in back.iter().zip(x) {
             close(*b, x as f64, 1e-6);
+        }
+    }
+
+    #[test]
+    fn swap_form_rotations_equal_the_pair_form() {
+        for n in [6, 32] {
+            let table = RopeTable::new(40, n);
+            let x: Vec<f32> = (0..n).map(|i| ((i * 7) % 5) as f32 - 2.0).collect();
+            let relu: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
+            let dxr: Vec<f32> = (0..n).map(|i| ((i * 3) % 7) as f32 - 3.0).collect();
+            for t in [0, 1, 39] {
+                let (c, s) = table.at(t);
+                let ss = &table.signed_sin[t * n..(t + 1) * n];
+                let (mut pairs, mut swapped) = (vec![0.0; n], vec![0.0; n]);
+                rotate(&relu, c, s, &mut pairs);
+                rotate_relu(&x, c, ss, &mut swapped);
+                assert_eq!(pairs, swapped, "n {n}, t {t}");
+                let mut back = vec![0.0; n];
+                rotate_back(&dxr, c, s, &mut back);
+                let mut dx = vec![1.0; n];
+                rotate_back_relu(&dxr, c, ss, &x, &mut dx);
+                for i in 0..n {
+                    let expected = if x[i] > 0.0 { 1.0 + back[i] } else { 0.0 };
+                    assert_eq!(dx[i], expected, "n {n}, t {t}, i {i}");
+                }
+            }
         }
     }
 }

@@ -129,74 +129,78 @@ fn fused_model_matches_the_reference_in_loss_and_gradients() {
 }
 
 #[test]
-fn fused_neuron_block_matches_the_reference_in_values_and_gradients() {
-    // 70 tokens: one full causal block of 64 and a partial one.
-    let (batch, block) = (2, 70);
-    let config = BdhConfig {
-        n_layer: 1,
-        n_embd: 16,
-        n_head: 2,
-        mult: 4,
-        dropout: 0.2,
-    };
-    let params = Params::init(&config, &mut rng(21), 0.3).unwrap();
-    let low = Lowered::new(&config, block).unwrap();
-    let dims = attention::Dims {
-        batch,
-        block,
-        d: 16,
-        heads: 2,
-        n: 32,
-    };
-    let v = Var::from_tensor(&Tensor::randn(0f32, 1.0, (batch * block, 16), &Device::Cpu).unwrap())
-        .unwrap();
-    let weights = Tensor::randn(0f32, 1.0, (2, batch * block, 32), &Device::Cpu).unwrap();
-    let mask = model::dropout_mask(2 * batch * block * 32, 0.2, &mut rng(1));
-    for mask in [None, Some(mask)] {
-        let run = |fused: bool| {
-            let g = if fused {
-                attention::neuron_block(
+fn fused_neuron_layer_matches_the_reference_in_values_and_gradients() {
+    // 70 tokens: one full causal block of 64 and a partial one; 150 tokens: three blocks, so
+    // the symmetrised backward has blocks left of, on and below the diagonal.
+    for (batch, block) in [(2, 70), (1, 150)] {
+        let config = BdhConfig {
+            n_layer: 1,
+            n_embd: 16,
+            n_head: 2,
+            mult: 4,
+            dropout: 0.2,
+        };
+        let params = Params::init(&config, &mut rng(21), 0.3).unwrap();
+        let low = Lowered::new(&config, block).unwrap();
+        let dims = attention::Dims {
+            batch,
+            block,
+            d: 16,
+            heads: 2,
+            n: 32,
+        };
+        let rows = batch * block;
+        let v =
+            Var::from_tensor(&Tensor::randn(0f32, 1.0, (rows, 16), &Device::Cpu).unwrap()).unwrap();
+        let weights = Tensor::randn(0f32, 1.0, (rows, 16), &Device::Cpu).unwrap();
+        let mask = model::dropout_mask(2 * rows * 32, 0.2, &mut rng(1));
+        for mask in [None, Some(mask)] {
+            let run = |fused: bool| {
+                let m = if fused {
+                    let packed = attention::pack_weights(
+                        params.encoder.as_tensor(),
+                        params.encoder_v.as_tensor(),
+                        params.decoder.as_tensor(),
+                    )
+                    .unwrap();
+                    attention::neuron_layer(v.as_tensor(), &packed, &low.table, dims, mask.clone())
+                } else {
+                    model::neuron_layer_reference(&params, &low, v.as_tensor(), dims, mask.clone())
+                }
+                .unwrap();
+                let grads = (&m * &weights)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap();
+                let wrt = [
                     v.as_tensor(),
                     params.encoder.as_tensor(),
                     params.encoder_v.as_tensor(),
-                    &low.table,
-                    dims,
-                    mask.clone(),
-                )
-            } else {
-                model::neuron_block_reference(&params, &low, v.as_tensor(), dims, mask.clone())
-            }
-            .unwrap();
-            let grads = (&g * &weights)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            let wrt = [
-                v.as_tensor(),
-                params.encoder.as_tensor(),
-                params.encoder_v.as_tensor(),
-            ];
-            (g, wrt.map(|t| grads.get(t).unwrap().clone()))
-        };
-        let (g_ref, grads_ref) = run(false);
-        let (g_fused, grads_fused) = run(true);
-        let scale = max_abs_diff(&g_ref, &g_ref.zeros_like().unwrap());
-        assert!(
-            scale > 1.0 && max_abs_diff(&g_ref, &g_fused) <= 1e-5 * scale,
-            "values differ"
-        );
-        for (name, (r, f)) in ["v", "encoder", "encoder_v"]
-            .iter()
-            .zip(grads_ref.iter().zip(&grads_fused))
-        {
-            let scale = max_abs_diff(r, &r.zeros_like().unwrap());
-            let diff = max_abs_diff(r, f);
+                    params.decoder.as_tensor(),
+                ];
+                (m, wrt.map(|t| grads.get(t).unwrap().clone()))
+            };
+            let (m_ref, grads_ref) = run(false);
+            let (m_fused, grads_fused) = run(true);
+            let scale = max_abs_diff(&m_ref, &m_ref.zeros_like().unwrap());
+            let diff = max_abs_diff(&m_ref, &m_fused);
             assert!(
-                scale > 0.0 && diff <= 1e-5 * scale,
-                "∂{name}: |Δ| = {diff}, max |g| = {scale}"
+                scale > 1.0 && diff <= 1e-5 * scale,
+                "values differ: |Δ| = {diff}, max |m| = {scale}"
             );
+            for (name, (r, f)) in ["v", "encoder", "encoder_v", "decoder"]
+                .iter()
+                .zip(grads_ref.iter().zip(&grads_fused))
+            {
+                let scale = max_abs_diff(r, &r.zeros_like().unwrap());
+                let diff = max_abs_diff(r, f);
+                assert!(
+                    scale > 0.0 && diff <= 1e-5 * scale,
+                    "∂{name}: |Δ| = {diff}, max |g| = {scale}"
+                );
+            }
         }
     }
 }
