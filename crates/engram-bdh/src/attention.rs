@@ -151,21 +151,23 @@ fn blocks(t: usize) -> impl Iterator<Item = Range<usize>> {
 }
 
 /// `sc = tril₋₁(lhs · rhsᵀ)` for `lhs`, `rhs` `[t, k]`, on and below the diagonal blocks only
-/// (entries right of a row's block are not written and never read).
+/// (entries right of a row's block are not written and never read). Column block by column
+/// block, so each `gemm` call packs only one block of `rhs`.
 fn causal_scores(sc: &mut [f32], lhs: &[f32], rhs: &[f32], t: usize, k: usize) {
-    for rb in blocks(t) {
-        let (r0, m) = (rb.start, rb.len());
-        let right = (&lhs[r0 * k..], k, 1);
+    for cb in blocks(t) {
+        let (c0, width) = (cb.start, cb.len());
+        let below = (&lhs[c0 * k..], k, 1);
+        let block = (&rhs[c0 * k..], 1, k);
         product(
-            &mut sc[r0 * t..],
+            &mut sc[c0 * t + c0..],
             t,
-            (m, rb.end, k),
-            right,
-            (rhs, 1, k),
+            (t - c0, width, k),
+            below,
+            block,
             false,
         );
-        for r in rb.clone() {
-            sc[r * t + r..r * t + rb.end].fill(0.0);
+        for r in cb.clone() {
+            sc[r * t + r..r * t + cb.end].fill(0.0);
         }
     }
 }
@@ -213,6 +215,27 @@ fn head_mut(weights: &mut [f32], dims: Dims, h: usize) -> [&mut [f32]; 3] {
     let (enc, rest) = weights.split_at_mut(part);
     let (enc_v, dec) = rest.split_at_mut(part);
     [enc, enc_v, dec].map(|w| &mut w[h * size..(h + 1) * size])
+}
+
+/// Every head matrix of the packed weights transposed, in the same order (`encoder[h]ᵀ`,
+/// `encoder_v[h]ᵀ` `[N, D]`, `decoder[h]ᵀ` `[D, N]`): the backward's products with `Wᵀ` then
+/// read a row-major right operand, which `gemm` does not repack for every sequence.
+fn transposed(weights: &[f32], dims: Dims) -> Vec<f32> {
+    let (d, n) = (dims.d, dims.n);
+    let mut out = vec![0.0; weights.len()];
+    for (p, (src, dst)) in weights
+        .chunks_exact(d * n)
+        .zip(out.chunks_exact_mut(d * n))
+        .enumerate()
+    {
+        let (rows, cols) = if p < 2 * dims.heads { (d, n) } else { (n, d) };
+        for (r, row) in src.chunks_exact(cols).enumerate() {
+            for (c, &value) in row.iter().enumerate() {
+                dst[c * rows + r] = value;
+            }
+        }
+    }
+    out
 }
 
 /// `g = ReLU(xpre) ⊙ ReLU(ypre) ⊙ mask`.
@@ -374,8 +397,9 @@ impl NeuronLayer {
         let (mut dv, mut dweights) = (vec![0.0; dims.rows() * d], vec![0.0; dims.weights()]);
         let mut w = Work::new(dims);
         let mut dx = scratch::take(t * n);
+        let transposed = transposed(weights, dims);
         for h in 0..heads {
-            let [wx, wy, dec] = head(weights, dims, h);
+            let [wx_t, wy_t, dec_t] = head(&transposed, dims, h);
             let [dwx, dwy, ddec] = head_mut(&mut dweights, dims, h);
             for b in 0..batch {
                 let c = h * batch + b;
@@ -390,13 +414,13 @@ impl NeuronLayer {
 
                 gate(&mut w.g, xpre, ypre, mask);
                 product(ddec, d, (n, d, t), (&w.g, 1, n), (dmb, d, 1), true);
-                product(&mut dx, n, (t, n, d), (dmb, d, 1), (dec, 1, d), false);
+                product(&mut dx, n, (t, n, d), (dmb, d, 1), (dec_t, n, 1), false);
                 match mask {
                     Some(mask) => gate_backward(&mut dx, &mut w.dy, xpre, ypre, mask),
                     None => gate_backward_unmasked(&mut dx, &mut w.dy, xpre, ypre),
                 }
                 product(dwy, n, (d, n, t), (ahat, 1, d), (&w.dy, n, 1), true);
-                product(&mut w.a, d, (t, d, n), (&w.dy, n, 1), (wy, 1, n), false);
+                product(&mut w.a, d, (t, d, n), (&w.dy, n, 1), (wy_t, d, 1), false);
                 for ((g, a), inv) in
                     w.a.chunks_exact_mut(d)
                         .zip(ahat.chunks_exact(d))
@@ -424,7 +448,7 @@ impl NeuronLayer {
                     rope::rotate_back_relu(dxr, cos, ss, xp, dx);
                 }
                 product(dwx, n, (d, n, t), (vb, 1, d), (&dx, n, 1), true);
-                product(dvb, d, (t, d, n), (&dx, n, 1), (wx, 1, n), true);
+                product(dvb, d, (t, d, n), (&dx, n, 1), (wx_t, d, 1), true);
             }
         }
         w.give_back();
@@ -481,11 +505,25 @@ fn symmetric_product(
     }
 }
 
+/// `Σ f(i)` over `0..len` in eight interleaved partial sums (a sequential float sum does not
+/// vectorise), `len` a multiple of 8 or the tail summed at the end.
+fn lane_sum(len: usize, f: impl Fn(usize) -> f32) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let whole = len - len % 8;
+    for base in (0..whole).step_by(8) {
+        for (j, lane) in lanes.iter_mut().enumerate() {
+            *lane += f(base + j);
+        }
+    }
+    let tail: f32 = (whole..len).map(&f).sum();
+    lanes.iter().sum::<f32>() + tail
+}
+
 /// LayerNorm of `row` in place (no affine, biased variance); returns `1/σ`.
 fn layer_norm(row: &mut [f32]) -> f32 {
     let len = row.len() as f32;
-    let mean = row.iter().sum::<f32>() / len;
-    let var = row.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / len;
+    let mean = lane_sum(row.len(), |i| row[i]) / len;
+    let var = lane_sum(row.len(), |i| (row[i] - mean) * (row[i] - mean)) / len;
     let inv = 1.0 / (var + LN_EPS as f32).sqrt();
     row.iter_mut().for_each(|x| *x = (*x - mean) * inv);
     inv
@@ -495,8 +533,8 @@ fn layer_norm(row: &mut [f32]) -> f32 {
 /// to the row before normalisation.
 fn layer_norm_backward(grad: &mut [f32], normed: &[f32], inv_sigma: f32) {
     let len = grad.len() as f32;
-    let mean = grad.iter().sum::<f32>() / len;
-    let mean_dot = grad.iter().zip(normed).map(|(g, a)| g * a).sum::<f32>() / len;
+    let mean = lane_sum(grad.len(), |i| grad[i]) / len;
+    let mean_dot = lane_sum(grad.len(), |i| grad[i] * normed[i]) / len;
     for (g, a) in grad.iter_mut().zip(normed) {
         *g = inv_sigma * (*g - mean - a * mean_dot);
     }

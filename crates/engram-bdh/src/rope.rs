@@ -107,8 +107,10 @@ pub fn rotate_relu(x: &[f32], cos: &[f32], signed_sin: &[f32], out: &mut [f32]) 
             .zip(cos.chunks_exact(L))
             .zip(signed_sin.chunks_exact(L))
         {
+            let relu: [f32; L] = std::array::from_fn(|i| x[i].max(0.0));
+            let swapped: [f32; L] = std::array::from_fn(|i| relu[i ^ 1]);
             for i in 0..L {
-                o[i] = x[i].max(0.0) * c[i] + x[i ^ 1].max(0.0) * s[i];
+                o[i] = relu[i] * c[i] + swapped[i] * s[i];
             }
         }
     }
@@ -136,9 +138,10 @@ pub fn rotate_back_relu(
             .zip(ss.chunks_exact(L))
             .zip(xpre.chunks_exact(L))
         {
+            let swapped: [f32; L] = std::array::from_fn(|i| y[i ^ 1]);
+            let sum: [f32; L] = std::array::from_fn(|i| d[i] + (y[i] * c[i] - swapped[i] * s[i]));
             for i in 0..L {
-                let back = y[i] * c[i] - y[i ^ 1] * s[i];
-                d[i] = if p[i] > 0.0 { d[i] + back } else { 0.0 };
+                d[i] = if p[i] > 0.0 { sum[i] } else { 0.0 };
             }
         }
     }

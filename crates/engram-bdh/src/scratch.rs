@@ -11,7 +11,7 @@ use std::sync::Mutex;
 /// Buffers smaller than this are not worth keeping.
 const MIN_LEN: usize = 1 << 14;
 
-/// At most this many buffers are kept (the anchor training step needs 25).
+/// At most this many buffers are kept (a training step of the anchor configuration holds 26).
 const MAX_KEPT: usize = 64;
 
 static FREE: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
