@@ -38,7 +38,7 @@ use crate::rope::{self, RopeTable};
 use crate::scratch;
 
 /// Tokens per block of the block-triangular causal products.
-pub const BLOCK: usize = 64;
+pub const BLOCK: usize = 32;
 
 /// Sizes: `batch` sequences of `block` tokens, residual `d`, `heads` of `n` neurons.
 #[derive(Clone, Copy, Debug)]

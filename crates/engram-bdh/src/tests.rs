@@ -130,7 +130,7 @@ fn fused_model_matches_the_reference_in_loss_and_gradients() {
 
 #[test]
 fn fused_neuron_layer_matches_the_reference_in_values_and_gradients() {
-    // 70 tokens: one full causal block of 64 and a partial one; 150 tokens: three blocks, so
+    // 70 tokens: two full causal blocks of 32 and a partial one; 150 tokens: five blocks, so
     // the symmetrised backward has blocks left of, on and below the diagonal.
     for (batch, block) in [(2, 70), (1, 150)] {
         let config = BdhConfig {
@@ -301,4 +301,20 @@ fn a_corrupt_checkpoint_is_refused_with_its_path() {
     std::fs::write(&path, bytes).unwrap();
     let e = checkpoint::load(&path).err().unwrap().to_string();
     assert!(e.contains("not a valid BDH checkpoint"), "{e}");
+}
+
+#[test]
+fn dropout_masks_drop_the_asked_fraction_and_scale_the_rest() {
+    let (p, count) = (0.1, 1_000_001);
+    let mask = model::dropout_mask(count, p, &mut rng(3));
+    assert_eq!(mask.len(), count);
+    let keep = (1.0 / (1.0 - p)) as f32;
+    assert!(mask.iter().all(|&m| m == 0.0 || m == keep));
+    // The dropped fraction is binomial: sd sqrt(p(1-p)/count) = 0.0003; allow 5 sd.
+    let dropped = mask.iter().filter(|&&m| m == 0.0).count() as f64 / count as f64;
+    assert!((dropped - p).abs() < 0.0015, "dropped {dropped}");
+    // Both halves of each 64-bit draw are used and independent: neighbours agree as often as
+    // independent draws would (p² + (1-p)² = 0.82).
+    let same = mask.windows(2).filter(|w| w[0] == w[1]).count() as f64 / (count - 1) as f64;
+    assert!((same - 0.82).abs() < 0.003, "neighbours agree {same}");
 }
