@@ -28,7 +28,7 @@
 //! the diagonal are multiplied. Tested against [`crate::model::Kernels::Reference`].
 
 use std::ops::Range;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Storage, Tensor, bail};
 use gemm::{Parallelism, gemm};
@@ -55,43 +55,51 @@ impl Dims {
         self.batch * self.block
     }
 
-    /// The length of the packed weights ([`pack_weights`]).
+    /// The length of the packed weights ([`PackedWeights`]).
     fn weights(&self) -> usize {
         3 * self.heads * self.d * self.n
     }
 }
 
-/// The three weight tensors of the layer as the one flat tensor the op takes:
-/// `encoder [H, D, N]`, then `encoder_v [H, D, N]`, then `decoder [H·N, D]`. Done once per
-/// forward pass (all layers share the weights); its backward splits the gradient again.
-pub fn pack_weights(encoder: &Tensor, encoder_v: &Tensor, decoder: &Tensor) -> Result<Tensor> {
-    Tensor::cat(
-        &[
-            encoder.flatten_all()?,
-            encoder_v.flatten_all()?,
-            decoder.flatten_all()?,
-        ],
-        0,
-    )
+/// The three weight tensors of a layer as the one flat tensor the op takes:
+/// `encoder [H, D, N]`, then `encoder_v [H, D, N]`, then `decoder [H·N, D]`; and, made once by
+/// the first backward pass that needs them, their transposes (see [`transposed`]), shared by
+/// the layers of a forward pass (all layers share the weights).
+pub struct PackedWeights {
+    tensor: Tensor,
+    transposed: Arc<OnceLock<Vec<f32>>>,
+}
+
+impl PackedWeights {
+    /// Packs the weights; once per forward pass (its backward splits the gradient again).
+    pub fn new(encoder: &Tensor, encoder_v: &Tensor, decoder: &Tensor) -> Result<Self> {
+        let parts = [encoder, encoder_v, decoder].map(|w| w.flatten_all());
+        let [e, ev, dec] = parts;
+        Ok(PackedWeights {
+            tensor: Tensor::cat(&[e?, ev?, dec?], 0)?,
+            transposed: Arc::new(OnceLock::new()),
+        })
+    }
 }
 
 /// `m` `[B·T, D]` (before its LayerNorm) for the residual `v` `[B·T, D]`, the packed weights
-/// of [`pack_weights`] and dropout multipliers `mask` (`[H, B·T, N]`) if given; gradients
-/// reach `v` and the weights.
+/// and dropout multipliers `mask` (`[H, B·T, N]`) if given; gradients reach `v` and the
+/// weights.
 pub fn neuron_layer(
     v: &Tensor,
-    weights: &Tensor,
+    weights: &PackedWeights,
     table: &Arc<RopeTable>,
     dims: Dims,
     mask: Option<Vec<f32>>,
 ) -> Result<Tensor> {
-    let keep = v.track_op() || weights.track_op();
+    let keep = v.track_op() || weights.tensor.track_op();
     v.contiguous()?.apply_op2(
-        &weights.contiguous()?,
+        &weights.tensor,
         NeuronLayer {
             dims,
             table: table.clone(),
             keep,
+            transposed: weights.transposed.clone(),
             saved: Mutex::new(None),
             mask: Mutex::new(mask),
         },
@@ -196,6 +204,7 @@ struct NeuronLayer {
     dims: Dims,
     table: Arc<RopeTable>,
     keep: bool,
+    transposed: Arc<OnceLock<Vec<f32>>>,
     saved: Mutex<Option<Saved>>,
     mask: Mutex<Option<Vec<f32>>>,
 }
@@ -221,6 +230,8 @@ fn head_mut(weights: &mut [f32], dims: Dims, h: usize) -> [&mut [f32]; 3] {
 /// `encoder_v[h]ᵀ` `[N, D]`, `decoder[h]ᵀ` `[D, N]`): the backward's products with `Wᵀ` then
 /// read a row-major right operand, which `gemm` does not repack for every sequence.
 fn transposed(weights: &[f32], dims: Dims) -> Vec<f32> {
+    /// Tile side: a tile's rows and columns stay in cache while it is copied.
+    const TILE: usize = 32;
     let (d, n) = (dims.d, dims.n);
     let mut out = vec![0.0; weights.len()];
     for (p, (src, dst)) in weights
@@ -229,9 +240,13 @@ fn transposed(weights: &[f32], dims: Dims) -> Vec<f32> {
         .enumerate()
     {
         let (rows, cols) = if p < 2 * dims.heads { (d, n) } else { (n, d) };
-        for (r, row) in src.chunks_exact(cols).enumerate() {
-            for (c, &value) in row.iter().enumerate() {
-                dst[c * rows + r] = value;
+        for r0 in (0..rows).step_by(TILE) {
+            for c0 in (0..cols).step_by(TILE) {
+                for r in r0..(r0 + TILE).min(rows) {
+                    for c in c0..(c0 + TILE).min(cols) {
+                        dst[c * rows + r] = src[r * cols + c];
+                    }
+                }
             }
         }
     }
@@ -397,9 +412,9 @@ impl NeuronLayer {
         let (mut dv, mut dweights) = (vec![0.0; dims.rows() * d], vec![0.0; dims.weights()]);
         let mut w = Work::new(dims);
         let mut dx = scratch::take(t * n);
-        let transposed = transposed(weights, dims);
+        let transposed = self.transposed.get_or_init(|| transposed(weights, dims));
         for h in 0..heads {
-            let [wx_t, wy_t, dec_t] = head(&transposed, dims, h);
+            let [wx_t, wy_t, dec_t] = head(transposed, dims, h);
             let [dwx, dwy, ddec] = head_mut(&mut dweights, dims, h);
             for b in 0..batch {
                 let c = h * batch + b;

@@ -268,7 +268,7 @@ pub fn forward(
     };
     let weights = match kernels {
         Kernels::Reference => None,
-        Kernels::Fused => Some(attention::pack_weights(
+        Kernels::Fused => Some(attention::PackedWeights::new(
             params.encoder.as_tensor(),
             params.encoder_v.as_tensor(),
             params.decoder.as_tensor(),

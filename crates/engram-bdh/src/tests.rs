@@ -157,7 +157,7 @@ fn fused_neuron_layer_matches_the_reference_in_values_and_gradients() {
         for mask in [None, Some(mask)] {
             let run = |fused: bool| {
                 let m = if fused {
-                    let packed = attention::pack_weights(
+                    let packed = attention::PackedWeights::new(
                         params.encoder.as_tensor(),
                         params.encoder_v.as_tensor(),
                         params.decoder.as_tensor(),
