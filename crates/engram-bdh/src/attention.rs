@@ -25,13 +25,16 @@
 //! gradient accumulation passes, no `[H, B·T, N]` tensors between ops); it works one head and
 //! one sequence at a time, so the `[T, N]` intermediates stay in cache; and the causal products
 //! are computed block-triangularly (blocks of [`BLOCK`] tokens): only the blocks on or below
-//! the diagonal are multiplied. Tested against [`crate::model::Kernels::Reference`].
+//! the diagonal are multiplied. Heads run in parallel (rayon); their terms of `m` and `∂V` are
+//! added in head order, so results do not depend on the thread count. Tested against
+//! [`crate::model::Kernels::Reference`].
 
 use std::ops::Range;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Storage, Tensor, bail};
 use gemm::{Parallelism, gemm};
+use rayon::prelude::*;
 
 use crate::model::LN_EPS;
 use crate::rope::{self, RopeTable};
@@ -217,15 +220,6 @@ fn head(weights: &[f32], dims: Dims, h: usize) -> [&[f32]; 3] {
     [0, 1, 2].map(|p| &weights[p * part + h * size..p * part + (h + 1) * size])
 }
 
-/// The mutable form of [`head`], for the weight gradients.
-fn head_mut(weights: &mut [f32], dims: Dims, h: usize) -> [&mut [f32]; 3] {
-    let size = dims.d * dims.n;
-    let part = dims.heads * size;
-    let (enc, rest) = weights.split_at_mut(part);
-    let (enc_v, dec) = rest.split_at_mut(part);
-    [enc, enc_v, dec].map(|w| &mut w[h * size..(h + 1) * size])
-}
-
 /// Every head matrix of the packed weights transposed, in the same order (`encoder[h]ᵀ`,
 /// `encoder_v[h]ᵀ` `[N, D]`, `decoder[h]ᵀ` `[D, N]`): the backward's products with `Wᵀ` then
 /// read a row-major right operand, which `gemm` does not repack for every sequence.
@@ -346,15 +340,14 @@ impl NeuronLayer {
     }
 
     fn forward(&self, v: &[f32], weights: &[f32], mask: Option<Vec<f32>>) -> (Vec<f32>, Saved) {
-        let dims = self.dims;
         let Dims {
             batch,
             block: t,
             d,
             heads,
             n,
-        } = dims;
-        let rows = dims.rows();
+        } = self.dims;
+        let rows = self.dims.rows();
         let mut s = Saved {
             xpre: scratch::take(heads * rows * n),
             ypre: scratch::take(heads * rows * n),
@@ -363,113 +356,179 @@ impl NeuronLayer {
             inv_sigma: scratch::take(heads * rows),
             mask,
         };
-        let mut m = vec![0.0; rows * d];
-        let mut w = Work::new(dims);
-        for h in 0..heads {
-            let [wx, wy, dec] = head(weights, dims, h);
-            for b in 0..batch {
-                let c = h * batch + b;
-                let (tn, td) = (c * t * n..(c + 1) * t * n, c * t * d..(c + 1) * t * d);
-                let vb = &v[b * t * d..(b + 1) * t * d];
-                let xpre = &mut s.xpre[tn.clone()];
-                product(xpre, n, (t, n, d), (vb, d, 1), (wx, n, 1), false);
-                self.rotate(xpre, &mut w.xr);
-                let sc = &mut s.scores[c * t * t..(c + 1) * t * t];
-                causal_scores(sc, &w.xr, &w.xr, t, n);
-                let ahat = &mut s.ahat[td];
-                for rb in blocks(t) {
-                    let lhs = (&sc[rb.start * t..], t, 1);
-                    let dst = &mut ahat[rb.start * d..];
-                    product(dst, d, (rb.len(), d, rb.end), lhs, (vb, d, 1), false);
-                }
-                for (row, inv) in ahat
-                    .chunks_exact_mut(d)
-                    .zip(&mut s.inv_sigma[c * t..(c + 1) * t])
-                {
-                    *inv = layer_norm(row);
-                }
-                let ypre = &mut s.ypre[tn.clone()];
-                product(ypre, n, (t, n, d), (ahat, d, 1), (wy, n, 1), false);
-                let mask = s.mask.as_ref().map(|mask| &mask[tn.clone()]);
-                gate(&mut w.g, &s.xpre[tn], ypre, mask);
-                let mb = &mut m[b * t * d..(b + 1) * t * d];
-                product(mb, d, (t, d, n), (&w.g, n, 1), (dec, d, 1), true);
-            }
-        }
-        w.give_back();
-        (m, s)
+        let mask = s.mask.as_deref();
+        let partials: Vec<Vec<f32>> = s
+            .xpre
+            .par_chunks_mut(rows * n)
+            .zip(s.ypre.par_chunks_mut(rows * n))
+            .zip(s.scores.par_chunks_mut(batch * t * t))
+            .zip(s.ahat.par_chunks_mut(rows * d))
+            .zip(s.inv_sigma.par_chunks_mut(rows))
+            .enumerate()
+            .map(|(h, ((((xpre, ypre), scores), ahat), inv_sigma))| {
+                let head_mask = mask.map(|m| &m[h * rows * n..(h + 1) * rows * n]);
+                let saved = [xpre, ypre, scores, ahat, inv_sigma];
+                self.forward_head(v, head(weights, self.dims, h), saved, head_mask)
+            })
+            .collect();
+        (sum_in_order(partials), s)
     }
 
-    fn backward(&self, s: &Saved, v: &[f32], weights: &[f32], dm: &[f32]) -> [Vec<f32>; 2] {
-        let dims = self.dims;
+    /// One head's forward pass: fills its part of the saved activations (`Xpre`, `Ypre`, `Sc`,
+    /// `Â`, `1/σ`) and returns its term of `m`.
+    fn forward_head(
+        &self,
+        v: &[f32],
+        [wx, wy, dec]: [&[f32]; 3],
+        [xpre, ypre, scores, ahat, inv_sigma]: [&mut [f32]; 5],
+        mask: Option<&[f32]>,
+    ) -> Vec<f32> {
         let Dims {
             batch,
             block: t,
             d,
-            heads,
             n,
-        } = dims;
-        let (mut dv, mut dweights) = (vec![0.0; dims.rows() * d], vec![0.0; dims.weights()]);
-        let mut w = Work::new(dims);
-        let mut dx = scratch::take(t * n);
-        let transposed = self.transposed.get_or_init(|| transposed(weights, dims));
-        for h in 0..heads {
-            let [wx_t, wy_t, dec_t] = head(transposed, dims, h);
-            let [dwx, dwy, ddec] = head_mut(&mut dweights, dims, h);
-            for b in 0..batch {
-                let c = h * batch + b;
-                let (tn, td) = (c * t * n..(c + 1) * t * n, c * t * d..(c + 1) * t * d);
-                let (xpre, ypre) = (&s.xpre[tn.clone()], &s.ypre[tn.clone()]);
-                let mask = s.mask.as_ref().map(|mask| &mask[tn]);
-                let (ahat, inv_sigma) = (&s.ahat[td], &s.inv_sigma[c * t..(c + 1) * t]);
-                let sc = &s.scores[c * t * t..(c + 1) * t * t];
-                let tokens = b * t * d..(b + 1) * t * d;
-                let (vb, dmb) = (&v[tokens.clone()], &dm[tokens.clone()]);
-                let dvb = &mut dv[tokens];
-
-                gate(&mut w.g, xpre, ypre, mask);
-                product(ddec, d, (n, d, t), (&w.g, 1, n), (dmb, d, 1), true);
-                product(&mut dx, n, (t, n, d), (dmb, d, 1), (dec_t, n, 1), false);
-                match mask {
-                    Some(mask) => gate_backward(&mut dx, &mut w.dy, xpre, ypre, mask),
-                    None => gate_backward_unmasked(&mut dx, &mut w.dy, xpre, ypre),
-                }
-                product(dwy, n, (d, n, t), (ahat, 1, d), (&w.dy, n, 1), true);
-                product(&mut w.a, d, (t, d, n), (&w.dy, n, 1), (wy_t, d, 1), false);
-                for ((g, a), inv) in
-                    w.a.chunks_exact_mut(d)
-                        .zip(ahat.chunks_exact(d))
-                        .zip(inv_sigma)
-                {
-                    layer_norm_backward(g, a, *inv);
-                }
-                causal_scores(&mut w.sc, &w.a, vb, t, d);
-                for rb in blocks(t) {
-                    let (r0, m) = (rb.start, rb.len());
-                    let lhs = (&sc[r0 * t + r0..], 1, t);
-                    let rhs = (&w.a[r0 * d..], d, 1);
-                    product(&mut dvb[r0 * d..], d, (m, d, t - r0), lhs, rhs, true);
-                }
-                self.rotate(xpre, &mut w.xr);
-                symmetric_product(&mut w.dy, &w.sc, &w.xr, &mut w.diagonal, t, n);
-                for (r, ((dxr, xp), dx)) in
-                    w.dy.chunks_exact(n)
-                        .zip(xpre.chunks_exact(n))
-                        .zip(dx.chunks_exact_mut(n))
-                        .enumerate()
-                {
-                    let (cos, _) = self.table.at(r);
-                    let ss = &self.table.signed_sin[r * n..(r + 1) * n];
-                    rope::rotate_back_relu(dxr, cos, ss, xp, dx);
-                }
-                product(dwx, n, (d, n, t), (vb, 1, d), (&dx, n, 1), true);
-                product(dvb, d, (t, d, n), (&dx, n, 1), (wx_t, d, 1), true);
+            ..
+        } = self.dims;
+        let mut m = vec![0.0; batch * t * d];
+        let mut w = Work::new(self.dims);
+        for b in 0..batch {
+            let (tn, td) = (b * t * n..(b + 1) * t * n, b * t * d..(b + 1) * t * d);
+            let vb = &v[td.clone()];
+            let xpre = &mut xpre[tn.clone()];
+            product(xpre, n, (t, n, d), (vb, d, 1), (wx, n, 1), false);
+            self.rotate(xpre, &mut w.xr);
+            let sc = &mut scores[b * t * t..(b + 1) * t * t];
+            causal_scores(sc, &w.xr, &w.xr, t, n);
+            let ahat = &mut ahat[td.clone()];
+            for rb in blocks(t) {
+                let lhs = (&sc[rb.start * t..], t, 1);
+                let dst = &mut ahat[rb.start * d..];
+                product(dst, d, (rb.len(), d, rb.end), lhs, (vb, d, 1), false);
             }
+            for (row, inv) in ahat
+                .chunks_exact_mut(d)
+                .zip(&mut inv_sigma[b * t..(b + 1) * t])
+            {
+                *inv = layer_norm(row);
+            }
+            let ypre = &mut ypre[tn.clone()];
+            product(ypre, n, (t, n, d), (ahat, d, 1), (wy, n, 1), false);
+            gate(&mut w.g, xpre, ypre, mask.map(|m| &m[tn]));
+            product(&mut m[td], d, (t, d, n), (&w.g, n, 1), (dec, d, 1), false);
+        }
+        w.give_back();
+        m
+    }
+
+    fn backward(&self, s: &Saved, v: &[f32], weights: &[f32], dm: &[f32]) -> [Vec<f32>; 2] {
+        let dims = self.dims;
+        let size = dims.d * dims.n;
+        let mut dweights = vec![0.0; dims.weights()];
+        let (dwx, rest) = dweights.split_at_mut(dims.heads * size);
+        let (dwy, ddec) = rest.split_at_mut(dims.heads * size);
+        let transposed = self.transposed.get_or_init(|| transposed(weights, dims));
+        let per_head: Vec<[&mut [f32]; 3]> = dwx
+            .chunks_mut(size)
+            .zip(dwy.chunks_mut(size))
+            .zip(ddec.chunks_mut(size))
+            .map(|((dwx, dwy), ddec)| [dwx, dwy, ddec])
+            .collect();
+        let partials: Vec<Vec<f32>> = per_head
+            .into_par_iter()
+            .enumerate()
+            .map(|(h, grads)| self.backward_head(s, h, v, head(transposed, dims, h), dm, grads))
+            .collect();
+        [sum_in_order(partials), dweights]
+    }
+
+    /// One head's backward pass: writes the head's weight gradients (`∂encoder[h]`,
+    /// `∂encoder_v[h]`, `∂decoder[h]`) and returns its term of `∂V`. `transposed` holds the
+    /// head's transposed weights.
+    fn backward_head(
+        &self,
+        s: &Saved,
+        h: usize,
+        v: &[f32],
+        [wx_t, wy_t, dec_t]: [&[f32]; 3],
+        dm: &[f32],
+        [dwx, dwy, ddec]: [&mut [f32]; 3],
+    ) -> Vec<f32> {
+        let Dims {
+            batch,
+            block: t,
+            d,
+            n,
+            ..
+        } = self.dims;
+        let mut dv = vec![0.0; batch * t * d];
+        let mut w = Work::new(self.dims);
+        let mut dx = scratch::take(t * n);
+        for b in 0..batch {
+            let c = h * batch + b;
+            let (tn, td) = (c * t * n..(c + 1) * t * n, c * t * d..(c + 1) * t * d);
+            let (xpre, ypre) = (&s.xpre[tn.clone()], &s.ypre[tn.clone()]);
+            let mask = s.mask.as_ref().map(|mask| &mask[tn]);
+            let (ahat, inv_sigma) = (&s.ahat[td], &s.inv_sigma[c * t..(c + 1) * t]);
+            let sc = &s.scores[c * t * t..(c + 1) * t * t];
+            let tokens = b * t * d..(b + 1) * t * d;
+            let (vb, dmb) = (&v[tokens.clone()], &dm[tokens.clone()]);
+            let dvb = &mut dv[tokens];
+            let first = b == 0;
+
+            gate(&mut w.g, xpre, ypre, mask);
+            product(ddec, d, (n, d, t), (&w.g, 1, n), (dmb, d, 1), !first);
+            product(&mut dx, n, (t, n, d), (dmb, d, 1), (dec_t, n, 1), false);
+            match mask {
+                Some(mask) => gate_backward(&mut dx, &mut w.dy, xpre, ypre, mask),
+                None => gate_backward_unmasked(&mut dx, &mut w.dy, xpre, ypre),
+            }
+            product(dwy, n, (d, n, t), (ahat, 1, d), (&w.dy, n, 1), !first);
+            product(&mut w.a, d, (t, d, n), (&w.dy, n, 1), (wy_t, d, 1), false);
+            for ((g, a), inv) in
+                w.a.chunks_exact_mut(d)
+                    .zip(ahat.chunks_exact(d))
+                    .zip(inv_sigma)
+            {
+                layer_norm_backward(g, a, *inv);
+            }
+            causal_scores(&mut w.sc, &w.a, vb, t, d);
+            for rb in blocks(t) {
+                let (r0, m) = (rb.start, rb.len());
+                let lhs = (&sc[r0 * t + r0..], 1, t);
+                let rhs = (&w.a[r0 * d..], d, 1);
+                product(&mut dvb[r0 * d..], d, (m, d, t - r0), lhs, rhs, true);
+            }
+            self.rotate(xpre, &mut w.xr);
+            symmetric_product(&mut w.dy, &w.sc, &w.xr, &mut w.diagonal, t, n);
+            for (r, ((dxr, xp), dx)) in
+                w.dy.chunks_exact(n)
+                    .zip(xpre.chunks_exact(n))
+                    .zip(dx.chunks_exact_mut(n))
+                    .enumerate()
+            {
+                let (cos, _) = self.table.at(r);
+                let ss = &self.table.signed_sin[r * n..(r + 1) * n];
+                rope::rotate_back_relu(dxr, cos, ss, xp, dx);
+            }
+            product(dwx, n, (d, n, t), (vb, 1, d), (&dx, n, 1), !first);
+            product(dvb, d, (t, d, n), (&dx, n, 1), (wx_t, d, 1), true);
         }
         w.give_back();
         scratch::give(dx);
-        [dv, dweights]
+        dv
     }
+}
+
+/// The element-wise sum of `parts`, added in their order (so the result does not depend on how
+/// many threads computed them).
+fn sum_in_order(parts: Vec<Vec<f32>>) -> Vec<f32> {
+    let mut parts = parts.into_iter();
+    let mut sum = parts.next().expect("at least one head");
+    for part in parts {
+        sum.iter_mut().zip(&part).for_each(|(s, p)| *s += p);
+    }
+    sum
 }
 
 /// `out = (L + Lᵀ) · x` for `L` the strictly lower part of `sc` as [`causal_scores`] leaves it

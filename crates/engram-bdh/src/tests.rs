@@ -318,3 +318,48 @@ fn dropout_masks_drop_the_asked_fraction_and_scale_the_rest() {
     let same = mask.windows(2).filter(|w| w[0] == w[1]).count() as f64 / (count - 1) as f64;
     assert!((same - 0.82).abs() < 0.003, "neighbours agree {same}");
 }
+
+#[test]
+fn fused_gradients_are_bit_identical_whatever_the_thread_count() {
+    let mut config = BdhConfig::small();
+    config.n_layer = 2;
+    let params = Params::init(&config, &mut rng(12), 0.05).unwrap();
+    let (batch, block) = (2, 40);
+    let low = Lowered::new(&config, block).unwrap();
+    let tokens = random_tokens(batch * block + 1, 6);
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let logits = model::forward(
+                &config,
+                &params,
+                &low,
+                &tokens[..batch * block],
+                batch,
+                Some(&mut rng(9)),
+                Kernels::Fused,
+            )
+            .unwrap();
+            let grads = model::loss(&logits, &tokens[1..])
+                .unwrap()
+                .backward()
+                .unwrap();
+            params
+                .named()
+                .iter()
+                .map(|(_, v)| {
+                    let g = grads.get(v).unwrap();
+                    g.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let one = run(1);
+    assert!(one.iter().all(|g| g.iter().any(|&x| x != 0.0)));
+    for threads in [2, 3] {
+        assert!(one == run(threads), "{threads} threads");
+    }
+}
