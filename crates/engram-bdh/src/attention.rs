@@ -199,7 +199,9 @@ impl Saved {
         for buffer in [self.xpre, self.ypre, self.scores, self.ahat, self.inv_sigma] {
             scratch::give(buffer);
         }
-        self.mask.map(scratch::give);
+        if let Some(mask) = self.mask {
+            scratch::give(mask);
+        }
     }
 }
 

@@ -114,7 +114,7 @@ pub fn rotate_relu(x: &[f32], cos: &[f32], signed_sin: &[f32], out: &mut [f32]) 
             }
         }
     }
-    if x.len() % LANES == 0 {
+    if x.len().is_multiple_of(LANES) {
         body::<LANES>(x, cos, signed_sin, out)
     } else {
         body::<2>(x, cos, signed_sin, out)
@@ -145,7 +145,7 @@ pub fn rotate_back_relu(
             }
         }
     }
-    if dxr.len() % LANES == 0 {
+    if dxr.len().is_multiple_of(LANES) {
         body::<LANES>(dxr, cos, signed_sin, xpre, dx)
     } else {
         body::<2>(dxr, cos, signed_sin, xpre, dx)
