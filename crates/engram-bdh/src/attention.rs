@@ -359,20 +359,21 @@ impl NeuronLayer {
             mask,
         };
         let mask = s.mask.as_deref();
-        let partials: Vec<Vec<f32>> = s
+        let per_head: Vec<[&mut [f32]; 5]> = s
             .xpre
-            .par_chunks_mut(rows * n)
-            .zip(s.ypre.par_chunks_mut(rows * n))
-            .zip(s.scores.par_chunks_mut(batch * t * t))
-            .zip(s.ahat.par_chunks_mut(rows * d))
-            .zip(s.inv_sigma.par_chunks_mut(rows))
-            .enumerate()
-            .map(|(h, ((((xpre, ypre), scores), ahat), inv_sigma))| {
-                let head_mask = mask.map(|m| &m[h * rows * n..(h + 1) * rows * n]);
-                let saved = [xpre, ypre, scores, ahat, inv_sigma];
-                self.forward_head(v, head(weights, self.dims, h), saved, head_mask)
+            .chunks_mut(rows * n)
+            .zip(s.ypre.chunks_mut(rows * n))
+            .zip(s.scores.chunks_mut(batch * t * t))
+            .zip(s.ahat.chunks_mut(rows * d))
+            .zip(s.inv_sigma.chunks_mut(rows))
+            .map(|((((xpre, ypre), scores), ahat), inv_sigma)| {
+                [xpre, ypre, scores, ahat, inv_sigma]
             })
             .collect();
+        let partials = map_heads(per_head, |h, saved| {
+            let head_mask = mask.map(|m| &m[h * rows * n..(h + 1) * rows * n]);
+            self.forward_head(v, head(weights, self.dims, h), saved, head_mask)
+        });
         (sum_in_order(partials), s)
     }
 
@@ -392,7 +393,7 @@ impl NeuronLayer {
             n,
             ..
         } = self.dims;
-        let mut m = vec![0.0; batch * t * d];
+        let mut m = scratch::take(batch * t * d);
         let mut w = Work::new(self.dims);
         for b in 0..batch {
             let (tn, td) = (b * t * n..(b + 1) * t * n, b * t * d..(b + 1) * t * d);
@@ -436,17 +437,15 @@ impl NeuronLayer {
             .zip(ddec.chunks_mut(size))
             .map(|((dwx, dwy), ddec)| [dwx, dwy, ddec])
             .collect();
-        let partials: Vec<Vec<f32>> = per_head
-            .into_par_iter()
-            .enumerate()
-            .map(|(h, grads)| self.backward_head(s, h, v, head(transposed, dims, h), dm, grads))
-            .collect();
+        let partials = map_heads(per_head, |h, grads| {
+            self.backward_head(s, h, v, head(transposed, dims, h), dm, grads)
+        });
         [sum_in_order(partials), dweights]
     }
 
     /// One head's backward pass: writes the head's weight gradients (`∂encoder[h]`,
-    /// `∂encoder_v[h]`, `∂decoder[h]`) and returns its term of `∂V`. `transposed` holds the
-    /// head's transposed weights.
+    /// `∂encoder_v[h]`, `∂decoder[h]`) and returns its term of `∂V`, given the head's
+    /// transposed weights (see [`transposed`]).
     fn backward_head(
         &self,
         s: &Saved,
@@ -463,7 +462,7 @@ impl NeuronLayer {
             n,
             ..
         } = self.dims;
-        let mut dv = vec![0.0; batch * t * d];
+        let mut dv = scratch::take(batch * t * d);
         let mut w = Work::new(self.dims);
         let mut dx = scratch::take(t * n);
         for b in 0..batch {
@@ -499,7 +498,7 @@ impl NeuronLayer {
                 let (r0, m) = (rb.start, rb.len());
                 let lhs = (&sc[r0 * t + r0..], 1, t);
                 let rhs = (&w.a[r0 * d..], d, 1);
-                product(&mut dvb[r0 * d..], d, (m, d, t - r0), lhs, rhs, true);
+                product(&mut dvb[r0 * d..], d, (m, d, t - r0), lhs, rhs, false);
             }
             self.rotate(xpre, &mut w.xr);
             symmetric_product(&mut w.dy, &w.sc, &w.xr, &mut w.diagonal, t, n);
@@ -522,13 +521,35 @@ impl NeuronLayer {
     }
 }
 
+/// `work(h, item)` for each head's item, in parallel on rayon's pool when it has more than one
+/// thread; with one, in the calling thread, which keeps its caches (the pool's single worker may
+/// run on another core).
+fn map_heads<I: Send, R: Send>(items: Vec<I>, work: impl Fn(usize, I) -> R + Sync) -> Vec<R> {
+    if rayon::current_num_threads() == 1 {
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(h, i)| work(h, i))
+            .collect()
+    } else {
+        items
+            .into_par_iter()
+            .enumerate()
+            .map(|(h, i)| work(h, i))
+            .collect()
+    }
+}
+
 /// The element-wise sum of `parts`, added in their order (so the result does not depend on how
-/// many threads computed them).
+/// many threads computed them); the parts go back to [`scratch`].
 fn sum_in_order(parts: Vec<Vec<f32>>) -> Vec<f32> {
     let mut parts = parts.into_iter();
-    let mut sum = parts.next().expect("at least one head");
+    let first = parts.next().expect("at least one head");
+    let mut sum = first.clone();
+    scratch::give(first);
     for part in parts {
         sum.iter_mut().zip(&part).for_each(|(s, p)| *s += p);
+        scratch::give(part);
     }
     sum
 }
