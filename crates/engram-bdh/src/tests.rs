@@ -79,6 +79,26 @@ fn parallel_and_recurrent_forms_give_the_same_logits() {
     }
 }
 
+/// The training loss of `tokens` (`batch` sequences and the next byte of each; dropout drawn
+/// from seed 9) and the gradients of the five parameters, in [`Params::named`] order.
+fn loss_and_gradients(
+    config: &BdhConfig,
+    params: &Params,
+    low: &Lowered,
+    tokens: &[u32],
+    batch: usize,
+    kernels: Kernels,
+) -> (f32, Vec<Tensor>) {
+    let inputs = &tokens[..tokens.len() - 1];
+    let dropout = Some(&mut rng(9));
+    let logits = model::forward(config, params, low, inputs, batch, dropout, kernels).unwrap();
+    let loss = model::loss(&logits, &tokens[1..]).unwrap();
+    let grads = loss.backward().unwrap();
+    let named = params.named();
+    let g = named.iter().map(|(_, v)| grads.get(v).unwrap().clone());
+    (loss.to_scalar::<f32>().unwrap(), g.collect())
+}
+
 #[test]
 fn fused_model_matches_the_reference_in_loss_and_gradients() {
     let mut config = BdhConfig::small();
@@ -87,26 +107,7 @@ fn fused_model_matches_the_reference_in_loss_and_gradients() {
     let (batch, block) = (2, 32);
     let low = Lowered::new(&config, block).unwrap();
     let tokens = random_tokens(batch * block + 1, 5);
-    let run = |kernels| {
-        let logits = model::forward(
-            &config,
-            &params,
-            &low,
-            &tokens[..batch * block],
-            batch,
-            Some(&mut rng(9)),
-            kernels,
-        )
-        .unwrap();
-        let loss = model::loss(&logits, &tokens[1..]).unwrap();
-        let grads = loss.backward().unwrap();
-        let g: Vec<Tensor> = params
-            .named()
-            .iter()
-            .map(|(_, v)| grads.get(v).unwrap().clone())
-            .collect();
-        (loss.to_scalar::<f32>().unwrap(), g)
-    };
+    let run = |kernels| loss_and_gradients(&config, &params, &low, &tokens, batch, kernels);
     let (loss_r, grads_r) = run(Kernels::Reference);
     let (loss_f, grads_f) = run(Kernels::Fused);
     assert!((loss_r - loss_f).abs() <= 1e-6, "{loss_r} vs {loss_f}");
@@ -332,30 +333,12 @@ fn fused_gradients_are_bit_identical_whatever_the_thread_count() {
             .num_threads(threads)
             .build()
             .unwrap();
-        pool.install(|| {
-            let logits = model::forward(
-                &config,
-                &params,
-                &low,
-                &tokens[..batch * block],
-                batch,
-                Some(&mut rng(9)),
-                Kernels::Fused,
-            )
-            .unwrap();
-            let grads = model::loss(&logits, &tokens[1..])
-                .unwrap()
-                .backward()
-                .unwrap();
-            params
-                .named()
-                .iter()
-                .map(|(_, v)| {
-                    let g = grads.get(v).unwrap();
-                    g.flatten_all().unwrap().to_vec1::<f32>().unwrap()
-                })
-                .collect::<Vec<_>>()
-        })
+        let (_, grads) = pool
+            .install(|| loss_and_gradients(&config, &params, &low, &tokens, batch, Kernels::Fused));
+        grads
+            .iter()
+            .map(|g| g.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+            .collect::<Vec<_>>()
     };
     let one = run(1);
     assert!(one.iter().all(|g| g.iter().any(|&x| x != 0.0)));
