@@ -25,6 +25,9 @@ pub struct Checkpoint {
     pub history: Vec<StepRecord>,
     pub parameters: Vec<(String, Tensor)>,
     pub optimizer: Vec<(String, Tensor)>,
+    /// The CRC-32 of the file, as [`crate::inspect::export::crc32`] writes it, so that outputs
+    /// can name the checkpoint they came from without reading it again.
+    pub crc32: String,
 }
 
 /// Writes `trainer`'s state to `path` atomically.
@@ -137,6 +140,7 @@ pub fn load(path: &Path) -> Result<Checkpoint, BdhError> {
         history,
         parameters,
         optimizer,
+        crc32: crate::inspect::export::crc32(&bytes),
     })
 }
 

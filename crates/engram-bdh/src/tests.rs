@@ -271,10 +271,10 @@ fn a_resumed_run_continues_exactly_as_an_uninterrupted_one() {
     }
     let path = dir.path().join("ck.safetensors");
     checkpoint::save(&path, &first).unwrap();
-    let mut resumed = checkpoint::load(&path)
-        .unwrap()
-        .into_trainer(config, &path)
-        .unwrap();
+    let saved = checkpoint::load(&path).unwrap();
+    let file_crc = format!("{:08x}", crc32fast::hash(&std::fs::read(&path).unwrap()));
+    assert_eq!(saved.crc32, file_crc);
+    let mut resumed = saved.into_trainer(config, &path).unwrap();
     assert_eq!(resumed.steps_done, 2);
     for _ in 0..2 {
         resumed.step(&corpus).unwrap();

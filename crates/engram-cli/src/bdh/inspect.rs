@@ -123,27 +123,27 @@ fn layers_to_inspect(asked: Option<Vec<usize>>, n_layer: usize) -> Result<Vec<us
 }
 
 fn load_model(path: &Path) -> Result<Model, Failure> {
-    let (config, params, steps_done) = if path.extension().is_some_and(|e| e == "toml") {
+    let (config, params, steps_done, crc32) = if path.extension().is_some_and(|e| e == "toml") {
         let config = config::load(path).map_err(bad)?;
         let trainer = Trainer::new(config.clone()).map_err(failed)?;
-        (config, trainer.params, 0)
+        let bytes = std::fs::read(path).map_err(|source| {
+            failed(BdhError::Io {
+                path: path.into(),
+                source,
+            })
+        })?;
+        (config, trainer.params, 0, export::crc32(&bytes))
     } else {
         let saved = checkpoint::load(path).map_err(bad)?;
         let params =
             Params::from_tensors(&saved.config.model, &saved.parameters).map_err(failed)?;
-        (saved.config, params, saved.steps_done)
+        (saved.config, params, saved.steps_done, saved.crc32)
     };
     let recurrent = Recurrent::new(&config.model, &params).map_err(failed)?;
-    let bytes = std::fs::read(path).map_err(|source| {
-        failed(BdhError::Io {
-            path: path.into(),
-            source,
-        })
-    })?;
     let source = Source {
         engram_version: env!("CARGO_PKG_VERSION"),
         model_file: path.display().to_string(),
-        model_file_crc32: export::crc32(&bytes),
+        model_file_crc32: crc32,
         steps_done,
         model: config.model.clone(),
         text: None,
