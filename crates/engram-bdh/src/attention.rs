@@ -24,24 +24,22 @@
 //! Compared with one candle op per operation it makes no intermediate graph nodes (no
 //! gradient accumulation passes, no `[H, B·T, N]` tensors between ops); it works one head and
 //! one sequence at a time, so the `[T, N]` intermediates stay in cache; and the causal products
-//! are computed block-triangularly (blocks of [`BLOCK`] tokens): only the blocks on or below
-//! the diagonal are multiplied. Heads run in parallel (rayon); their terms of `m` and `∂V` are
-//! added in head order, so results do not depend on the thread count. Tested against
+//! are computed block-triangularly (blocks of `products::BLOCK` tokens): only the blocks on or
+//! below the diagonal are multiplied. Heads run in parallel (rayon); their terms of `m` and `∂V`
+//! are added in head order, so results do not depend on the thread count. Tested against
 //! [`crate::model::Kernels::Reference`].
 
-use std::ops::Range;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Storage, Tensor, bail};
-use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
-use crate::model::LN_EPS;
+use crate::pointwise::{
+    gate, gate_backward, gate_backward_unmasked, layer_norm, layer_norm_backward,
+};
+use crate::products::{BLOCK, blocks, causal_scores, product, symmetric_product, transposed};
 use crate::rope::{self, RopeTable};
 use crate::scratch;
-
-/// Tokens per block of the block-triangular causal products.
-pub const BLOCK: usize = 32;
 
 /// Sizes: `batch` sequences of `block` tokens, residual `d`, `heads` of `n` neurons.
 #[derive(Clone, Copy, Debug)]
@@ -66,7 +64,7 @@ impl Dims {
 
 /// The three weight tensors of a layer as the one flat tensor the op takes:
 /// `encoder [H, D, N]`, then `encoder_v [H, D, N]`, then `decoder [H·N, D]`; and, made once by
-/// the first backward pass that needs them, their transposes (see [`transposed`]), shared by
+/// the first backward pass that needs them, their transposes (`products::transposed`), shared by
 /// the layers of a forward pass (all layers share the weights).
 pub struct PackedWeights {
     tensor: Tensor,
@@ -109,80 +107,6 @@ pub fn neuron_layer(
     )
 }
 
-/// A row-major or transposed view for [`product`]: `(data, row stride, column stride)`.
-type View<'a> = (&'a [f32], usize, usize);
-
-/// `dst[m×n] (+)= lhs[m×k] · rhs[k×n]`, `dst` row-major with row stride `dst_rs`.
-fn product(
-    dst: &mut [f32],
-    dst_rs: usize,
-    (m, n, k): (usize, usize, usize),
-    lhs: View,
-    rhs: View,
-    accumulate: bool,
-) {
-    if m == 0 || n == 0 || k == 0 {
-        assert!(accumulate, "an empty product cannot overwrite");
-        return;
-    }
-    let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
-    assert!(last(m, k, lhs.1, lhs.2) < lhs.0.len(), "lhs out of bounds");
-    assert!(last(k, n, rhs.1, rhs.2) < rhs.0.len(), "rhs out of bounds");
-    assert!(last(m, n, dst_rs, 1) < dst.len(), "dst out of bounds");
-    // SAFETY: every element read or written lies in its slice (asserted above); dst is a
-    // unique borrow, so it does not alias lhs or rhs.
-    unsafe {
-        gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            dst_rs as isize,
-            accumulate,
-            lhs.0.as_ptr(),
-            lhs.2 as isize,
-            lhs.1 as isize,
-            rhs.0.as_ptr(),
-            rhs.2 as isize,
-            rhs.1 as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            Parallelism::None,
-        );
-    }
-}
-
-/// The token ranges of the causal blocks of a sequence of `t` tokens.
-fn blocks(t: usize) -> impl Iterator<Item = Range<usize>> {
-    (0..t.div_ceil(BLOCK)).map(move |i| i * BLOCK..((i + 1) * BLOCK).min(t))
-}
-
-/// `sc = tril₋₁(lhs · rhsᵀ)` for `lhs`, `rhs` `[t, k]`, on and below the diagonal blocks only
-/// (entries right of a row's block are not written and never read). Column block by column
-/// block, so each `gemm` call packs only one block of `rhs`.
-fn causal_scores(sc: &mut [f32], lhs: &[f32], rhs: &[f32], t: usize, k: usize) {
-    for cb in blocks(t) {
-        let (c0, width) = (cb.start, cb.len());
-        let below = (&lhs[c0 * k..], k, 1);
-        let block = (&rhs[c0 * k..], 1, k);
-        product(
-            &mut sc[c0 * t + c0..],
-            t,
-            (t - c0, width, k),
-            below,
-            block,
-            false,
-        );
-        for r in cb.clone() {
-            sc[r * t + r..r * t + cb.end].fill(0.0);
-        }
-    }
-}
-
 /// What the forward keeps for the backward: `[H, B·T, N]`, `[H·B, T, T]`, `[H, B·T, D]`,
 /// `[H, B·T]`, the dropout multipliers.
 struct Saved {
@@ -220,62 +144,6 @@ fn head(weights: &[f32], dims: Dims, h: usize) -> [&[f32]; 3] {
     let size = dims.d * dims.n;
     let part = dims.heads * size;
     [0, 1, 2].map(|p| &weights[p * part + h * size..p * part + (h + 1) * size])
-}
-
-/// Every head matrix of the packed weights transposed, in the same order (`encoder[h]ᵀ`,
-/// `encoder_v[h]ᵀ` `[N, D]`, `decoder[h]ᵀ` `[D, N]`): the backward's products with `Wᵀ` then
-/// read a row-major right operand, which `gemm` does not repack for every sequence.
-fn transposed(weights: &[f32], dims: Dims) -> Vec<f32> {
-    /// Tile side: a tile's rows and columns stay in cache while it is copied.
-    const TILE: usize = 32;
-    let (d, n) = (dims.d, dims.n);
-    let mut out = vec![0.0; weights.len()];
-    for (p, (src, dst)) in weights
-        .chunks_exact(d * n)
-        .zip(out.chunks_exact_mut(d * n))
-        .enumerate()
-    {
-        let (rows, cols) = if p < 2 * dims.heads { (d, n) } else { (n, d) };
-        for r0 in (0..rows).step_by(TILE) {
-            for c0 in (0..cols).step_by(TILE) {
-                for r in r0..(r0 + TILE).min(rows) {
-                    for c in c0..(c0 + TILE).min(cols) {
-                        dst[c * rows + r] = src[r * cols + c];
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
-/// `g = ReLU(xpre) ⊙ ReLU(ypre) ⊙ mask`.
-fn gate(g: &mut [f32], xpre: &[f32], ypre: &[f32], mask: Option<&[f32]>) {
-    let pairs = g.iter_mut().zip(xpre.iter().zip(ypre));
-    match mask {
-        Some(mask) => pairs
-            .zip(mask)
-            .for_each(|((g, (x, y)), m)| *g = x.max(0.0) * y.max(0.0) * m),
-        None => pairs.for_each(|(g, (x, y))| *g = x.max(0.0) * y.max(0.0)),
-    }
-}
-
-/// From `∂G` (in `dx`): `∂X` (in place) and `∂Ypre`.
-fn gate_backward(dx: &mut [f32], dypre: &mut [f32], xpre: &[f32], ypre: &[f32], mask: &[f32]) {
-    for ((((dx, dy), x), y), m) in dx.iter_mut().zip(dypre).zip(xpre).zip(ypre).zip(mask) {
-        let gm = *dx * m;
-        *dx = gm * y.max(0.0);
-        *dy = if *y > 0.0 { gm * x.max(0.0) } else { 0.0 };
-    }
-}
-
-/// [`gate_backward`] without dropout.
-fn gate_backward_unmasked(dx: &mut [f32], dypre: &mut [f32], xpre: &[f32], ypre: &[f32]) {
-    for (((dx, dy), x), y) in dx.iter_mut().zip(dypre).zip(xpre).zip(ypre) {
-        let gm = *dx;
-        *dx = gm * y.max(0.0);
-        *dy = if *y > 0.0 { gm * x.max(0.0) } else { 0.0 };
-    }
 }
 
 /// The scratch rows one head and sequence work in: `[T, N]` ×3, `[T, D]`, `[T, T]`, `[BLOCK,
@@ -445,7 +313,7 @@ impl NeuronLayer {
 
     /// One head's backward pass: writes the head's weight gradients (`∂encoder[h]`,
     /// `∂encoder_v[h]`, `∂decoder[h]`) and returns its term of `∂V`, given the head's
-    /// transposed weights (see [`transposed`]).
+    /// transposed weights (`products::transposed`).
     fn backward_head(
         &self,
         s: &Saved,
@@ -552,89 +420,6 @@ fn sum_in_order(parts: Vec<Vec<f32>>) -> Vec<f32> {
         scratch::give(part);
     }
     sum
-}
-
-/// `out = (L + Lᵀ) · x` for `L` the strictly lower part of `sc` as [`causal_scores`] leaves it
-/// (`[t, t]`, blocks right of the diagonal block unwritten), `x` `[t, k]`: per row block, the
-/// blocks left of the diagonal, the symmetrised diagonal block (in `diagonal`), then the
-/// transposed blocks below it.
-fn symmetric_product(
-    out: &mut [f32],
-    sc: &[f32],
-    x: &[f32],
-    diagonal: &mut [f32],
-    t: usize,
-    k: usize,
-) {
-    for rb in blocks(t) {
-        let (r0, m) = (rb.start, rb.len());
-        for i in 0..m {
-            for j in 0..m {
-                let (lower, upper) = if j < i { (i, j) } else { (j, i) };
-                diagonal[i * m + j] = if i == j {
-                    0.0
-                } else {
-                    sc[(r0 + lower) * t + r0 + upper]
-                };
-            }
-        }
-        let dst = &mut out[r0 * k..];
-        product(
-            dst,
-            k,
-            (m, k, m),
-            (diagonal, m, 1),
-            (&x[r0 * k..], k, 1),
-            false,
-        );
-        product(dst, k, (m, k, r0), (&sc[r0 * t..], t, 1), (x, k, 1), true);
-        if rb.end < t {
-            let below = (&sc[rb.end * t + r0..], 1, t);
-            product(
-                dst,
-                k,
-                (m, k, t - rb.end),
-                below,
-                (&x[rb.end * k..], k, 1),
-                true,
-            );
-        }
-    }
-}
-
-/// `Σ f(i)` over `0..len` in eight interleaved partial sums (a sequential float sum does not
-/// vectorise), `len` a multiple of 8 or the tail summed at the end.
-fn lane_sum(len: usize, f: impl Fn(usize) -> f32) -> f32 {
-    let mut lanes = [0.0f32; 8];
-    let whole = len - len % 8;
-    for base in (0..whole).step_by(8) {
-        for (j, lane) in lanes.iter_mut().enumerate() {
-            *lane += f(base + j);
-        }
-    }
-    let tail: f32 = (whole..len).map(&f).sum();
-    lanes.iter().sum::<f32>() + tail
-}
-
-/// LayerNorm of `row` in place (no affine, biased variance); returns `1/σ`.
-fn layer_norm(row: &mut [f32]) -> f32 {
-    let len = row.len() as f32;
-    let mean = lane_sum(row.len(), |i| row[i]) / len;
-    let var = lane_sum(row.len(), |i| (row[i] - mean) * (row[i] - mean)) / len;
-    let inv = 1.0 / (var + LN_EPS as f32).sqrt();
-    row.iter_mut().for_each(|x| *x = (*x - mean) * inv);
-    inv
-}
-
-/// Turns `grad` (with respect to the normalised row `normed`) into the gradient with respect
-/// to the row before normalisation.
-fn layer_norm_backward(grad: &mut [f32], normed: &[f32], inv_sigma: f32) {
-    let len = grad.len() as f32;
-    let mean = lane_sum(grad.len(), |i| grad[i]) / len;
-    let mean_dot = lane_sum(grad.len(), |i| grad[i] * normed[i]) / len;
-    for (g, a) in grad.iter_mut().zip(normed) {
-        *g = inv_sigma * (*g - mean - a * mean_dot);
-    }
 }
 
 fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {

@@ -10,7 +10,8 @@
 //! - [`recurrent`]: the same function as a recurrence over a per-layer, per-head synaptic state
 //!   `S ∈ R^{N×D}` (a rank-1 Hebbian write per token), and sampling from it.
 //! - [`attention`]: a layer's neuron work (projections, ReLU, RoPE, causal linear attention,
-//!   LayerNorm, gating, dropout, decoder) as one fused op with a hand-written backward;
+//!   LayerNorm, gating, dropout, decoder) as one fused op with a hand-written backward, over
+//!   the `gemm` products of `products.rs` and the element-wise loops of `pointwise.rs`;
 //!   [`scratch`] keeps its large buffers between steps.
 //! - [`data`], [`train`], [`checkpoint`]: byte corpus, training loop, safetensors checkpoints.
 //! - [`inspect`]: interpretability tools: activation sparsity, the synaptic state and neuron
@@ -24,6 +25,8 @@ pub mod config;
 pub mod data;
 pub mod inspect;
 pub mod model;
+mod pointwise;
+mod products;
 pub mod recurrent;
 pub mod rope;
 pub mod scratch;
