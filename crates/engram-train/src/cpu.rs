@@ -13,7 +13,7 @@ use candle_core::{CpuStorage, Layout, Result, Storage, Tensor, WithDType, bail};
 use num_traits::Float;
 
 /// The float types the fused kernels are compiled for.
-pub trait Real: Float + WithDType + Send + Sync + 'static {}
+pub trait Real: Float + std::ops::AddAssign + WithDType + Send + Sync + 'static {}
 
 impl Real for f32 {}
 impl Real for f64 {}

@@ -219,9 +219,9 @@ impl<F: Real> Events<F> {
 /// `y += value · w`, elementwise, with a plain add for binary spikes.
 fn add_scaled<F: Real>(y: &mut [F], w: &[F], value: F) {
     if value == F::one() {
-        y.iter_mut().zip(w).for_each(|(y, &w)| *y = *y + w);
+        y.iter_mut().zip(w).for_each(|(y, &w)| *y += w);
     } else {
-        y.iter_mut().zip(w).for_each(|(y, &w)| *y = *y + value * w);
+        y.iter_mut().zip(w).for_each(|(y, &w)| *y += value * w);
     }
 }
 
@@ -260,7 +260,7 @@ pub fn forward<F: Real>(events: &Events<F>, weight: &[F], bias: &[F]) -> Vec<F> 
                     if any_long {
                         let d = &mut diff[t * width..][..width];
                         sum.iter_mut().zip(d.iter_mut()).for_each(|(s, d)| {
-                            *s = *s + *d;
+                            *s += *d;
                             *d = F::zero();
                         });
                         add_scaled(row, sum, F::one());
@@ -318,11 +318,11 @@ pub fn weight_grads<F: Real>(
                         if run.value == F::one() {
                             d.iter_mut()
                                 .zip(after.iter().zip(before))
-                                .for_each(|(d, (&a, &b))| *d = *d + (a - b));
+                                .for_each(|(d, (&a, &b))| *d += a - b);
                         } else {
                             d.iter_mut()
                                 .zip(after.iter().zip(before))
-                                .for_each(|(d, (&a, &b))| *d = *d + run.value * (a - b));
+                                .for_each(|(d, (&a, &b))| *d += run.value * (a - b));
                         }
                     } else {
                         (run.start as usize..run.end as usize)

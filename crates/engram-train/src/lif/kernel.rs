@@ -145,7 +145,7 @@ impl<F: Real> OutputGrad<'_, F> {
                 buffer.fill(F::zero());
                 let d = &d_above[(t * dims.batch + b) * above..][..above];
                 for (&d, w) in d.iter().zip(weight_t.chunks_exact(n)) {
-                    buffer.iter_mut().zip(w).for_each(|(g, &w)| *g = *g + d * w);
+                    buffer.iter_mut().zip(w).for_each(|(g, &w)| *g += d * w);
                 }
                 buffer
             }
@@ -187,7 +187,7 @@ pub fn backward<F: Real>(
 
 /// `sum += part`, elementwise.
 pub(crate) fn add_into<F: Real>(sum: &mut [F], part: &[F]) {
-    sum.iter_mut().zip(part).for_each(|(s, &x)| *s = *s + x);
+    sum.iter_mut().zip(part).for_each(|(s, &x)| *s += x);
 }
 
 /// Backward over one batch row; writes its current gradient and returns its (`β`, `θ`) parts.
@@ -246,7 +246,7 @@ fn backward_row<F: Real>(
                     let g_spike = g_s_of * g[j] - through_reset * theta[j] * dv_next[j];
                     let dv = g_v_of * g[j] + g_spike * slope[j] + beta[j] * dv_next[j];
                     g_current[j].write(dv);
-                    d_beta[j] = d_beta[j] + dv * v_prev[j];
+                    d_beta[j] += dv * v_prev[j];
                     d_theta[j] = d_theta[j] - g_spike * slope[j] - heaviside(dist[j]) * dv_next[j];
                     dv_next[j] = dv;
                 }
@@ -268,8 +268,8 @@ fn backward_row<F: Real>(
                         g_v_of * g[j] + g_spike * slope[j] + (one - s_t) * beta[j] * dv_next[j];
                     let kept = one - after_first * heaviside(v_prev[j] - theta[j]);
                     g_current[j].write(dv * kept);
-                    d_beta[j] = d_beta[j] + dv * kept * v_prev[j];
-                    d_theta[j] = d_theta[j] - g_spike * slope[j];
+                    d_beta[j] += dv * kept * v_prev[j];
+                    d_theta[j] -= g_spike * slope[j];
                     dv_next[j] = dv;
                 }
             }
