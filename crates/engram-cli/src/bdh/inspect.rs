@@ -113,7 +113,6 @@ struct Model {
     source: Source,
 }
 
-/// Loads a checkpoint, or a training file's initial weights (`.toml`).
 /// The layers asked for (checked against the model's `n_layer`), or by default every layer
 /// that has a layer below it (2 ..= n_layer), as σ pairs layer l − 1 with layer l.
 fn layers_to_inspect(asked: Option<Vec<usize>>, n_layer: usize) -> Result<Vec<usize>, Failure> {
@@ -122,6 +121,7 @@ fn layers_to_inspect(asked: Option<Vec<usize>>, n_layer: usize) -> Result<Vec<us
     Ok(layers)
 }
 
+/// Loads a checkpoint, or a training file's initial weights (`.toml`).
 fn load_model(path: &Path) -> Result<Model, Failure> {
     let (config, params, steps_done, crc32) = if path.extension().is_some_and(|e| e == "toml") {
         let config = config::load(path).map_err(bad)?;
